@@ -1,0 +1,65 @@
+# setup is idempotent (a second run is a no-op within seconds); run and test call it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DVC_NO_ANALYTICS ?= 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+UI_PORT ?= 5000
+FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+.PHONY: help setup data-source run test bench ui clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make setup   create .venv, install pinned requirements + the package, dvc init, find the data"
+	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
+	@echo "make test    setup, then the test suite (unit + end-to-end, about 10 minutes)"
+	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json)"
+	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
+
+setup: $(VENV)/.installed .dvc/config data-source
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+.dvc/config: | $(VENV)/.installed
+	test -d .dvc || $(BIN)/dvc init --quiet $$(git rev-parse --git-dir >/dev/null 2>&1 || echo --no-scm)
+	$(BIN)/dvc config core.analytics false
+	touch $@
+
+# The data must be findable: data/raw, $FASHION_MNIST_DIR or Debian's package (installed here when
+# we are root on Debian); prepare falls back to the official mirror otherwise.
+data-source:
+	@for dir in data/raw "$$FASHION_MNIST_DIR" /usr/share/datasets/fashion-mnist; do \
+	  if [ -n "$$dir" ] && ( cd "$$dir" 2>/dev/null && ls $(FASHION_MNIST_FILES) >/dev/null 2>&1 ); then exit 0; fi; \
+	done; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian package dataset-fashion-mnist"; \
+	  (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
+	else echo "no local Fashion-MNIST found; prepare will download it"; fi
+
+run: setup
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+	@echo "MLflow: make ui, then open http://127.0.0.1:$(UI_PORT) (experiment 'fashiongan'; run id in reports/train/run.json)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/train_throughput.py
+
+ui: setup
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+	  --default-artifact-root $(CURDIR)/mlruns --host 127.0.0.1 --port $(UI_PORT) --workers 1
+
+clean:
+	rm -rf data/prepared data/samples data/features models reports/train reports/samples reports/metrics.json \
+	  reports/classifier.json mlflow.db mlruns .mlflow.lock

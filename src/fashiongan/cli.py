@@ -1,0 +1,146 @@
+"""`fashiongan <stage>` (what dvc.yaml runs) and `fashiongan generate` (for users).
+
+Expected failures end in one line on stderr naming the culprit and a non-zero exit:
+2 for bad params, 1 for bad data / tracking / diverged training, 130 / 143 for Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+STAGES = {
+    "prepare": "find and verify the Fashion-MNIST IDX files, write data/prepared/fashion_mnist.npz",
+    "classifier": "train the feature classifier, report its accuracy, cache real-data features",
+    "train": "train the GAN (resumes from models/checkpoints when interrupted), log to MLflow",
+    "sample": "generate sample.n images from a fixed seed and a 10x10 grid",
+    "evaluate": "FID against the test set beside the real-data floor -> reports/metrics.json",
+}
+
+_exit_code_for_interrupt = 130
+
+
+def _on_sigterm(signum, frame):
+    global _exit_code_for_interrupt
+    _exit_code_for_interrupt = 143
+    raise KeyboardInterrupt
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fashiongan",
+        description="GANs on Fashion-MNIST: DVC pipeline stages and a generator CLI. "
+                    "Run the whole pipeline with `dvc repro`; each stage is also `fashiongan <stage>`.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, text in STAGES.items():
+        stage = commands.add_parser(name, help=text, description=text)
+        stage.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    gen = commands.add_parser("generate", help="draw images from a saved generator into a PNG grid",
+                              description="Draw images from a saved generator into a PNG grid.")
+    gen.add_argument("--model", default="models/generator.keras", help="generator .keras file")
+    gen.add_argument("--class", dest="label", help="class name (e.g. sneaker) or index 0-9; conditional models")
+    gen.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
+    return parser
+
+
+def _class_index(label: str) -> int:
+    from .data import CLASS_NAMES
+
+    names = {name.replace("/", "-"): i for i, name in enumerate(CLASS_NAMES)} | {n: i for i, n in enumerate(CLASS_NAMES)}
+    key = label.strip().lower()
+    if key.isdigit() and int(key) < len(CLASS_NAMES):
+        return int(key)
+    if key in names:
+        return names[key]
+    raise ValueError(f"--class: got {label!r}, expected 0-9 or one of: {', '.join(CLASS_NAMES)}")
+
+
+def _generate(args) -> None:
+    import math
+
+    import keras
+    import numpy as np
+
+    from .data import to_uint8
+    from .models import is_conditional
+    from .plots import save_grid
+
+    if args.n <= 0:
+        raise ValueError(f"--n: got {args.n}, expected a positive int")
+    path = Path(args.model)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such generator file")
+    generator = keras.models.load_model(path, safe_mode=True)
+    latent_dim = generator.inputs[0].shape[-1]
+    z = np.random.default_rng(args.seed).standard_normal((args.n, latent_dim)).astype(np.float32)
+    if is_conditional(generator):
+        labels = np.full(args.n, _class_index(args.label) if args.label else 0, np.int32)
+        images = generator([z, labels], training=False)
+    else:
+        if args.label is not None:
+            raise ValueError(f"--class: {path} is an unconditional generator; it takes no class")
+        images = generator(z, training=False)
+    cols = math.ceil(math.sqrt(args.n))
+    save_grid(args.out, to_uint8(images), math.ceil(args.n / cols), cols)
+    print(f"generate: {args.n} images -> {args.out}")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    from .config import ConfigError, load
+
+    try:
+        if args.command == "generate":
+            _generate(args)
+            return 0
+        cfg = load(args.params)
+        module = importlib.import_module(f".stages.{args.command}", __package__)
+        try:
+            module.run(cfg)
+        except Exception:
+            if args.command in ("sample", "evaluate"):
+                _mark_run_failed(cfg)
+            raise
+        return 0
+    except ConfigError as e:
+        print(f"fashiongan: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fashiongan {args.command}: interrupted; outputs so far are kept "
+              "(train resumes from its last checkpoint on the next run)", file=sys.stderr)
+        return _exit_code_for_interrupt
+    except Exception as e:
+        if not _is_expected(e):
+            raise
+        print(f"fashiongan {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+def _is_expected(error: Exception) -> bool:
+    from .data import DataError
+    from .tracking import TrackingError
+    from .trainer import NonFiniteLoss
+
+    return isinstance(error, (DataError, TrackingError, NonFiniteLoss, FileNotFoundError, ValueError))
+
+
+def _mark_run_failed(cfg) -> None:
+    from .tracking import continue_run
+
+    try:
+        continue_run(cfg.tracking.enabled).end("FAILED")
+    except Exception as e:  # the stage's own error is what the user must see
+        print(f"fashiongan: could not mark the MLflow run FAILED: {e}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

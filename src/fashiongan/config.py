@@ -1,0 +1,214 @@
+"""params.yaml -> frozen dataclasses, validated before any heavy work.
+
+Every error is a `ConfigError` whose message names the key, the value and what is allowed,
+so the CLI can print it as one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message is one line naming the culprit."""
+
+
+def _positive(v):
+    return v > 0
+
+
+def _non_negative(v):
+    return v >= 0
+
+
+def _rule(check, allowed):
+    return field(metadata={"check": check, "allowed": allowed})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_limit: int | None = _rule(lambda v: v is None or v > 0, "null or a positive int")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    epochs: int = _rule(_positive, "a positive int")
+    batch_size: int = _rule(_positive, "a positive int")
+    learning_rate: float = _rule(_positive, "a positive number")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = _rule(lambda v: v in ("mlp", "dcgan"), "one of: mlp, dcgan")
+    latent_dim: int = _rule(_positive, "a positive int")
+    conditional: bool = _rule(lambda v: True, "true or false")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _rule(_positive, "a positive int")
+    batch_size: int = _rule(_positive, "a positive int")
+    loss: str = _rule(lambda v: v in ("bce", "hinge", "wgan-gp"), "one of: bce, hinge, wgan-gp")
+    learning_rate: float = _rule(_positive, "a positive number")
+    lr_g: float | None = _rule(lambda v: v is None or v > 0, "null or a positive number")
+    lr_d: float | None = _rule(lambda v: v is None or v > 0, "null or a positive number")
+    beta_1: float = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
+    gp_weight: float = _rule(_non_negative, "a number >= 0")
+    d_steps: int = _rule(_positive, "a positive int")
+    ema: float | None = _rule(lambda v: v is None or 0 < v < 1, "null or a number in (0, 1)")
+    jit_compile: bool | str = _rule(lambda v: v in (True, False, "auto"), "true, false or auto")
+    steps_per_call: int = _rule(_positive, "a positive int")
+    threads: int = _rule(_non_negative, "an int >= 0 (0 = TensorFlow's default)")
+    log_every: int = _rule(_positive, "a positive int")
+    sample_every: int = _rule(_positive, "a positive int")
+    checkpoint_every: int = _rule(_positive, "a positive int")
+    fid_every: int = _rule(_non_negative, "an int >= 0 (0 = off)")
+    fid_samples: int = _rule(lambda v: v >= 2, "an int >= 2")
+
+    @property
+    def g_learning_rate(self) -> float:
+        return self.lr_g if self.lr_g is not None else self.learning_rate
+
+    @property
+    def d_learning_rate(self) -> float:
+        return self.lr_d if self.lr_d is not None else self.learning_rate
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    n: int = _rule(_positive, "a positive int")
+    seed: int = _rule(_non_negative, "an int >= 0")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    n: int = _rule(lambda v: v >= 2, "an int >= 2")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    enabled: bool = _rule(lambda v: True, "true or false")
+    experiment: str = _rule(lambda v: len(v) > 0, "a non-empty string")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = _rule(_non_negative, "an int >= 0")
+    data: DataConfig = None
+    classifier: ClassifierConfig = None
+    model: ModelConfig = None
+    train: TrainConfig = None
+    sample: SampleConfig = None
+    evaluate: EvaluateConfig = None
+    tracking: TrackingConfig = None
+
+    @property
+    def train_images(self) -> int:
+        return min(TRAIN_IMAGES, self.data.train_limit or TRAIN_IMAGES)
+
+
+TRAIN_IMAGES = 60_000
+TEST_IMAGES = 10_000
+
+
+def _type_ok(value, annotation) -> bool:
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _build(cls, raw, prefix: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'params'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"{prefix}{key}: unknown key{hint}; allowed: {', '.join(names)}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if f.name not in raw:
+            raise ConfigError(f"{key}: missing key")
+        value = raw[f.name]
+        annotation = hints[f.name]
+        if dataclasses.is_dataclass(annotation):
+            values[f.name] = _build(annotation, value, key + ".")
+            continue
+        if not _type_ok(value, annotation) or not f.metadata["check"](value):
+            raise ConfigError(f"{key}: got {value!r}, expected {f.metadata['allowed']}")
+        values[f.name] = float(value) if annotation is float else value
+    return cls(**values)
+
+
+def _check_consistency(cfg: Config) -> None:
+    if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
+        raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
+    if cfg.train_images < cfg.train.batch_size * cfg.train.d_steps:
+        raise ConfigError(
+            f"train.batch_size: got {cfg.train.batch_size}, expected at most the {cfg.train_images} training images"
+            + (f" / train.d_steps {cfg.train.d_steps}" if cfg.train.d_steps > 1 else "")
+        )
+    if cfg.evaluate.n > TEST_IMAGES:
+        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {TEST_IMAGES} (the test set)")
+    if cfg.evaluate.n > cfg.sample.n:
+        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most sample.n ({cfg.sample.n})")
+    if cfg.train.fid_every and cfg.train.fid_samples > TEST_IMAGES:
+        raise ConfigError(f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {TEST_IMAGES}")
+
+
+def parse(raw) -> Config:
+    """Validate a params mapping (as loaded from YAML) into a Config."""
+    cfg = _build(Config, raw, "")
+    _check_consistency(cfg)
+    return cfg
+
+
+def load(path: str | Path = "params.yaml") -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{path}: invalid YAML{at}: {getattr(e, 'problem', e)}") from None
+    return parse(raw)
+
+
+def flatten(cfg: Config) -> dict[str, object]:
+    """Dotted keys (`train.learning_rate`) for MLflow params."""
+    out: dict[str, object] = {}
+
+    def walk(obj, prefix):
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, prefix + f.name + ".")
+            else:
+                out[prefix + f.name] = value
+
+    walk(cfg, "")
+    return out

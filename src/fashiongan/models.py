@@ -1,0 +1,129 @@
+"""Generators and discriminators, one pair of layer stacks per architecture.
+
+Conditioning is the same for every architecture: G gets a label embedding concatenated to z,
+D gets a projection term (Miyato & Koyama 2018) on its last hidden features. So an
+architecture is just two functions from a tensor to a tensor, and the trainer sees a `GAN`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers
+
+from .config import ModelConfig
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def mlp_generator_body(x):
+    """The Keras GAN tutorial's generator (Dense 256-512-1024, LeakyReLU 0.2, BN momentum 0.8)."""
+    for units in (256, 512, 1024):
+        x = layers.Dense(units)(x)
+        x = layers.LeakyReLU(0.2)(x)
+        x = layers.BatchNormalization(momentum=0.8)(x)
+    x = layers.Dense(28 * 28, activation="tanh")(x)
+    return layers.Reshape(IMAGE_SHAPE)(x)
+
+
+def mlp_discriminator_body(x):
+    """The tutorial's discriminator up to its last hidden layer (Dense 512-256, LeakyReLU 0.2)."""
+    x = layers.Flatten()(x)
+    for units in (512, 256):
+        x = layers.Dense(units)(x)
+        x = layers.LeakyReLU(0.2)(x)
+    return x
+
+
+def dcgan_generator_body(x):
+    """Dense to 7x7x128, then two stride-2 transposed convolutions to 28x28; BN in G."""
+    x = layers.Dense(7 * 7 * 128, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Reshape((7, 7, 128))(x)
+    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(0.2)(x)
+    return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
+
+
+def dcgan_discriminator_body(x):
+    """Two stride-2 convolutions; no BN on the input layer (nor elsewhere: it fights GP/hinge)."""
+    x = layers.Conv2D(64, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(128, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    return layers.Flatten()(x)
+
+
+ARCHITECTURES = {
+    "mlp": (mlp_generator_body, mlp_discriminator_body),
+    "dcgan": (dcgan_generator_body, dcgan_discriminator_body),
+}
+
+
+def build_generator(cfg: ModelConfig) -> keras.Model:
+    body, _ = ARCHITECTURES[cfg.arch]
+    z = keras.Input((cfg.latent_dim,), name="z")
+    if not cfg.conditional:
+        return keras.Model(z, body(z), name=f"{cfg.arch}_generator")
+    label = keras.Input((), dtype="int32", name="label")
+    embedded = layers.Embedding(NUM_CLASSES, 50)(label)
+    x = layers.Concatenate()([z, embedded])
+    return keras.Model([z, label], body(x), name=f"{cfg.arch}_cond_generator")
+
+
+def build_discriminator(cfg: ModelConfig) -> keras.Model:
+    """Returns logits (no sigmoid): the losses work on logits for numerical stability."""
+    _, body = ARCHITECTURES[cfg.arch]
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    features = body(image)
+    logit = layers.Dense(1)(features)
+    if not cfg.conditional:
+        return keras.Model(image, logit, name=f"{cfg.arch}_discriminator")
+    label = keras.Input((), dtype="int32", name="label")
+    embedded = layers.Embedding(NUM_CLASSES, features.shape[-1])(label)
+    projection = layers.Dot(axes=1)([features, embedded])
+    return keras.Model([image, label], layers.Add()([logit, projection]), name=f"{cfg.arch}_cond_discriminator")
+
+
+@dataclass
+class GAN:
+    """The pair the trainer works on; hides whether labels take part."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    conditional: bool
+
+    def generate(self, z, labels, training=False):
+        return self.generator([z, labels] if self.conditional else z, training=training)
+
+    def criticize(self, images, labels, training=True):
+        return self.discriminator([images, labels] if self.conditional else images, training=training)
+
+
+def build_gan(cfg: ModelConfig) -> GAN:
+    return GAN(build_generator(cfg), build_discriminator(cfg), cfg.conditional)
+
+
+def is_conditional(generator: keras.Model) -> bool:
+    return len(generator.inputs) == 2
+
+
+def fixed_latents(latent_dim: int, n: int, seed: int):
+    """A fixed latent batch and labels (n/10 of each class, in order), for grids, FID and samples."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, latent_dim)).astype(np.float32)
+    labels = (np.arange(n) // max(1, n // NUM_CLASSES)).clip(0, NUM_CLASSES - 1).astype(np.int32)
+    return z, labels
+
+
+def generate(generator: keras.Model, z, labels, batch: int = 1000) -> np.ndarray:
+    """Images in [-1, 1], (N, 28, 28, 1), in inference mode, in batches; labels unused if unconditional."""
+    conditional = is_conditional(generator)
+    out = [generator([z[i:i + batch], labels[i:i + batch]] if conditional else z[i:i + batch], training=False)
+           for i in range(0, len(z), batch)]
+    return np.concatenate([np.asarray(o) for o in out])

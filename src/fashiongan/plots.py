@@ -1,0 +1,57 @@
+"""Figures: sample grids (also as arrays for MLflow images) and loss curves."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+
+def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+    """uint8 (N, 28, 28) -> one uint8 (rows*(28+pad)+pad, cols*(28+pad)+pad) mosaic, row-major."""
+    images = np.asarray(images, np.uint8).reshape(-1, 28, 28)[: rows * cols]
+    h, w = images.shape[1:]
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = image
+    return grid
+
+
+def save_grid(path, images: np.ndarray, rows: int, cols: int, row_labels=None, scale: int = 3) -> None:
+    grid = image_grid(images, rows, cols)
+    dpi = 100
+    label_space = 1.4 if row_labels else 0.0
+    fig = plt.figure(figsize=(grid.shape[1] * scale / dpi + label_space, grid.shape[0] * scale / dpi), dpi=dpi)
+    ax = fig.add_axes([label_space / fig.get_figwidth(), 0, 1 - label_space / fig.get_figwidth(), 1])
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([29 * r + 15 for r in range(rows)] if row_labels else [])
+    if row_labels:
+        ax.set_yticklabels(row_labels)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def save_loss_curves(path, steps: np.ndarray, series: dict[str, np.ndarray], smooth: int = 100) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    kernel = np.ones(min(smooth, len(steps))) / min(smooth, len(steps))
+    for name, values in series.items():
+        ax = axes[1] if name.startswith("d_acc") else axes[0]
+        ax.plot(steps[: len(steps) - len(kernel) + 1], np.convolve(values, kernel, mode="valid"), label=name)
+    axes[0].set_title("losses")
+    axes[1].set_title("discriminator accuracy")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

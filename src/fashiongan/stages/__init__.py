@@ -1,0 +1,1 @@
+"""Pipeline stages, one thin module each: load config, call the library, write outputs, log."""

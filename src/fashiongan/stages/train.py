@@ -1,0 +1,186 @@
+"""train: build G and D for model.arch, train them, log to MLflow, checkpoint, save the generator.
+
+An interrupted run (Ctrl-C, SIGTERM, kill -9) resumes from its last checkpoint on the next
+`dvc repro`, in the same MLflow run, when the params are unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from .. import metrics, plots, runtime, tracking
+from ..config import Config, flatten
+from ..data import to_uint8
+from ..features import FeatureExtractor
+from ..io import atomic_path, save_model, write_json
+from ..losses import make_loss
+from ..models import build_gan, fixed_latents, generate
+from ..trainer import METRIC_NAMES, NonFiniteLoss, Trainer, fit, use_xla
+from .classifier import MODEL as CLASSIFIER, REAL_FEATURES
+from .prepare import PREPARED
+
+GENERATOR = Path("models/generator.keras")
+CHECKPOINTS = Path("models/checkpoints")
+STATE = CHECKPOINTS / "state.json"
+REPORTS = Path("reports/train")
+
+
+class StepLog:
+    """A CSV of rows keyed by a leading `step` column, kept beside the checkpoints so that a
+    resumed run continues it (DVC deletes non-persistent outputs before a stage runs)."""
+
+    def __init__(self, path: Path, columns):
+        self.path, self.columns = path, ["step", *columns]
+        if not path.exists():
+            path.write_text(",".join(self.columns) + "\n")
+
+    def rows(self) -> list[list[str]]:
+        with self.path.open() as f:
+            return list(csv.reader(f))[1:]
+
+    def last_step(self) -> int:
+        rows = self.rows()
+        return int(rows[-1][0]) if rows else -1
+
+    def truncate(self, before_step: int) -> None:
+        kept = [r for r in self.rows() if int(r[0]) < before_step]
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([self.columns, *kept])
+
+    def append(self, steps, values) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerows([[int(s), *(f"{v:.6g}" for v in row)] for s, row in zip(steps, values)])
+
+
+def fingerprint(cfg: Config) -> str:
+    """What decides the training trajectory: a checkpoint resumes only under the same one."""
+    keys = {k: v for k, v in flatten(cfg).items() if k.split(".")[0] in ("seed", "data", "model", "train")}
+    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run(cfg: Config) -> None:
+    runtime.configure(cfg.seed, cfg.train.threads)
+    arrays = np.load(PREPARED)
+    images, labels = arrays["train_images"], arrays["train_labels"]
+
+    gan = build_gan(cfg.model)
+    trainer = Trainer(gan, make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
+                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch))
+    total_steps = cfg.train.epochs * trainer.steps_per_epoch(len(images))
+
+    CHECKPOINTS.mkdir(parents=True, exist_ok=True)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, str(CHECKPOINTS), max_to_keep=3)
+    state = json.loads(STATE.read_text()) if STATE.exists() else {}
+    resuming = (state.get("fingerprint") == fingerprint(cfg) and not state.get("finished")
+                and manager.latest_checkpoint is not None)
+    if resuming:
+        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    else:
+        shutil.rmtree(CHECKPOINTS)
+        CHECKPOINTS.mkdir(parents=True)
+    start_step = int(trainer.step.numpy())
+
+    run = tracking.NoRun()
+    if cfg.tracking.enabled:
+        run = tracking.start_run(cfg.tracking.experiment, state.get("run_id") if resuming else None)
+    if not resuming:
+        run.log_params(flatten(cfg))
+        run.set_tags({"git_commit": tracking.git_commit(tracking.repo_root()),
+                      "dvc_exp": os.environ.get("DVC_EXP_NAME"),
+                      "model.arch": cfg.model.arch, "train.loss": cfg.train.loss,
+                      "model.conditional": cfg.model.conditional})
+    write_json(STATE, {"fingerprint": fingerprint(cfg), "run_id": run.run_id, "finished": False})
+    print(f"train: {cfg.model.arch}, {total_steps} steps "
+          + (f"(resuming at step {start_step})" if resuming else "(fresh)")
+          + (f", MLflow run {run.run_id} in {tracking.masked(tracking.tracking_uri())}" if run.run_id else ""))
+
+    history = StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES)
+    fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid"])
+    already_sent = history.last_step()
+    history.truncate(start_step)
+    fid_log.truncate(start_step + 1)
+
+    def on_metrics(first_step, rows):
+        steps = np.arange(first_step + 1, first_step + 1 + len(rows))
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise NonFiniteLoss(f"non-finite loss at step {steps[i]}: "
+                                + ", ".join(f"{n}={v}" for n, v in zip(METRIC_NAMES, rows[i])))
+        history.append(steps, rows)
+        fresh = steps > already_sent
+        run.log_series({name: list(zip(steps[fresh], rows[fresh, j])) for j, name in enumerate(METRIC_NAMES)})
+
+    grid_z, grid_labels = fixed_latents(cfg.model.latent_dim, 100, cfg.seed)
+
+    def log_samples(step):
+        grid = plots.image_grid(to_uint8(generate(trainer.sampling_generator, grid_z, grid_labels)), 10, 10)
+        run.log_image(grid, key="samples", step=step)
+
+    def save_checkpoint(step):
+        manager.save(checkpoint_number=step)
+
+    events = {cfg.train.sample_every: log_samples, cfg.train.checkpoint_every: save_checkpoint}
+    fid_seconds = 0.0
+    if cfg.train.fid_every:
+        extractor = FeatureExtractor(keras.models.load_model(CLASSIFIER, safe_mode=True))
+        real_stats = metrics.feature_statistics(np.load(REAL_FEATURES)["test_features"])
+        fid_z, fid_labels = fixed_latents(cfg.model.latent_dim, cfg.train.fid_samples, cfg.seed + 1)
+
+        def log_fid(step):
+            nonlocal fid_seconds
+            started = time.time()
+            fake = generate(trainer.sampling_generator, fid_z, fid_labels)
+            value = metrics.frechet_distance(*metrics.feature_statistics(extractor.features(fake)), *real_stats)
+            fid_log.append([step], [[value]])
+            run.log_series({"fid": [(step, value)]})
+            fid_seconds += time.time() - started
+
+        events[cfg.train.fid_every] = log_fid
+
+    started = time.time()
+    status = "FAILED"
+    try:
+        with tqdm(total=total_steps, initial=start_step, unit="step", mininterval=2, file=sys.stdout) as progress:
+            fit(trainer, images, labels, total_steps, events, on_metrics, progress)
+        train_seconds = time.time() - started
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=int(trainer.step.numpy()))
+        status = "KILLED"
+        raise
+    finally:
+        if status != "FINISHED":
+            run.set_tags({"failed_at_step": int(trainer.step.numpy())})
+            run.end(status)
+
+    save_model(trainer.sampling_generator, GENERATOR)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(history.path, REPORTS / "history.csv")
+    shutil.copyfile(fid_log.path, REPORTS / "fid.csv")
+    table = np.loadtxt(history.path, delimiter=",", skiprows=1, ndmin=2)
+    plots.save_loss_curves(REPORTS / "losses.png", table[:, 0], {n: table[:, i + 1] for i, n in enumerate(METRIC_NAMES)})
+    summary = {"steps": total_steps, "train_seconds": round(train_seconds, 1),
+               "steps_per_second": round((total_steps - start_step) / train_seconds, 2),
+               "fid_seconds": round(fid_seconds, 1), "resumed_from_step": start_step}
+    write_json(REPORTS / "summary.json", summary)
+    run.log_series({f"train.{k}": [(total_steps, v)] for k, v in summary.items()})
+    run.log_artifact(REPORTS / "losses.png", "figures")
+    run.flush()
+    tracking.write_run_file(run)
+    write_json(STATE, {"fingerprint": fingerprint(cfg), "run_id": run.run_id, "finished": True})
+    print(f"train: {total_steps - start_step} steps in {train_seconds:.0f} s "
+          f"({summary['steps_per_second']} steps/s) -> {GENERATOR}")
+

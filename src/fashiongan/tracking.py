@@ -1,0 +1,168 @@
+"""MLflow: where the store is, one run across the train/sample/evaluate stages, batched logging.
+
+The store is `MLFLOW_TRACKING_URI` when set, else `sqlite:///<repo>/mlflow.db` with artifacts in
+`<repo>/mlruns`, as absolute paths from `DVC_ROOT`: queued DVC experiments run in a temporary
+copy of the repo that is deleted afterwards, and must still write to the repo's store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import filelock  # noqa: E402
+
+RUN_FILE = Path("reports/train/run.json")
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or repo_root()) / 'mlflow.db'}"
+
+
+def masked(uri: str) -> str:
+    """The URI with any user:password replaced, for messages and logs."""
+    return re.sub(r"//[^/@]+@", "//***@", uri)
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+class Run:
+    """One MLflow run, written through MlflowClient (no global fluent state across stages)."""
+
+    def __init__(self, client, run_id: str):
+        self.client, self.run_id = client, run_id
+        self._pending = []
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start:start + 100])
+
+    def log_metrics(self, rows: dict[str, float], step: int) -> None:
+        self.log_series({name: [(step, value)] for name, value in rows.items()})
+
+    def log_series(self, series: dict[str, list[tuple[int, float]]]) -> None:
+        """Many (step, value) pairs per metric, sent in batches in the background."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(name, float(value), now, int(step)) for name, points in series.items()
+                   for step, value in points]
+        for start in range(0, len(metrics), 1000):
+            self._pending.append(self.client.log_batch(self.run_id, metrics=metrics[start:start + 1000],
+                                                       synchronous=False))
+
+    def log_image(self, image, key: str, step: int) -> None:
+        self.client.log_image(self.run_id, image, key=key, step=step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: dict) -> None:
+        for key, value in tags.items():
+            if value is not None:
+                self.client.set_tag(self.run_id, key, str(value))
+
+    def flush(self) -> None:
+        for operation in self._pending:
+            operation.wait()
+        self._pending = []
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self.client.set_terminated(self.run_id, status=status)
+
+
+class NoRun(Run):
+    """tracking.enabled: false: every call is a no-op; DVC metrics and plots are still written."""
+
+    def __init__(self):
+        self.run_id = None
+
+    def log_params(self, params):
+        pass
+
+    def log_series(self, series):
+        pass
+
+    def log_image(self, image, key, step):
+        pass
+
+    def log_artifact(self, path, artifact_path=None):
+        pass
+
+    def set_tags(self, tags):
+        pass
+
+    def flush(self):
+        pass
+
+    def end(self, status="FINISHED"):
+        pass
+
+
+def client_for_experiment(name: str):
+    """An MlflowClient and experiment id, creating the store and experiment under a file lock
+    (two queued experiments that start together on a fresh SQLite store otherwise both fail)."""
+    from mlflow.tracking import MlflowClient
+
+    root = repo_root()
+    uri = tracking_uri(root)
+    with filelock.FileLock(str(root / ".mlflow.lock"), timeout=120):
+        client = MlflowClient(uri)
+        try:
+            experiment = client.get_experiment_by_name(name)
+            experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+                name, artifact_location=(root / "mlruns").as_uri() if uri.startswith("sqlite") else None)
+        except Exception as e:  # any store failure: one line naming the store
+            raise TrackingError(f"MLflow store {masked(uri)}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    return client, experiment_id
+
+
+class TrackingError(RuntimeError):
+    pass
+
+
+def start_run(experiment: str, resume_run_id: str | None = None, tags: dict | None = None) -> Run:
+    client, experiment_id = client_for_experiment(experiment)
+    if resume_run_id:
+        client.update_run(resume_run_id, status="RUNNING")
+        return Run(client, resume_run_id)
+    run = client.create_run(experiment_id, run_name=os.environ.get("DVC_EXP_NAME"), tags=tags or {})
+    return Run(client, run.info.run_id)
+
+
+def write_run_file(run: Run, path: Path = RUN_FILE) -> None:
+    from .io import write_json
+
+    write_json(path, {"run_id": run.run_id, "tracking_uri": masked(tracking_uri()) if run.run_id else None})
+
+
+def continue_run(enabled: bool, path: Path = RUN_FILE) -> Run:
+    """The run opened by `train`, for `sample` and `evaluate` to append to."""
+    if not enabled:
+        return NoRun()
+    run_id = json.loads(path.read_text())["run_id"]
+    if run_id is None:
+        return NoRun()
+    from mlflow.tracking import MlflowClient
+
+    return Run(MlflowClient(tracking_uri()), run_id)

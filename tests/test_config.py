@@ -1,0 +1,81 @@
+import copy
+
+import pytest
+
+from fashiongan import config
+from fashiongan.config import ConfigError
+
+
+def test_default_params_load(cfg):
+    assert cfg.model.arch in ("mlp", "dcgan")
+    assert cfg.train.g_learning_rate == cfg.train.learning_rate
+    assert cfg.train_images == 60000
+
+
+def test_flatten_uses_dotted_keys(cfg):
+    flat = config.flatten(cfg)
+    assert flat["train.learning_rate"] == cfg.train.learning_rate
+    assert flat["seed"] == cfg.seed
+    assert all(not isinstance(v, dict) for v in flat.values())
+
+
+def _mutated(raw, dotted, value):
+    raw = copy.deepcopy(raw)
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    return raw
+
+
+@pytest.mark.parametrize("dotted, value, expected", [
+    ("train.epochs", 0, "train.epochs: got 0, expected a positive int"),
+    ("train.epochs", "ten", "train.epochs: got 'ten'"),
+    ("train.learning_rate", -1.0, "train.learning_rate: got -1.0, expected a positive number"),
+    ("train.batch_size", True, "train.batch_size: got True"),
+    ("model.arch", "resnet", "model.arch: got 'resnet', expected one of: mlp, dcgan"),
+    ("train.loss", "l2", "train.loss: got 'l2', expected one of: bce, hinge, wgan-gp"),
+    ("model.latent_dim", 0, "model.latent_dim: got 0"),
+    ("train.beta_1", 1.0, "train.beta_1: got 1.0, expected a number in [0, 1)"),
+    ("train.ema", 1.5, "train.ema: got 1.5"),
+    ("evaluate.n", 20000, "evaluate.n: got 20000, expected at most 10000"),
+])
+def test_bad_values_name_key_value_and_allowed(raw_params, dotted, value, expected):
+    with pytest.raises(ConfigError) as err:
+        config.parse(_mutated(raw_params, dotted, value))
+    assert str(err.value).startswith(expected)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_key_suggests_the_close_one(raw_params):
+    raw = copy.deepcopy(raw_params)
+    raw["train"]["learning_rat"] = raw["train"].pop("learning_rate")
+    with pytest.raises(ConfigError, match=r"train.learning_rat: unknown key \(did you mean 'train.learning_rate'\?\)"):
+        config.parse(raw)
+
+
+def test_missing_key(raw_params):
+    raw = copy.deepcopy(raw_params)
+    del raw["sample"]["seed"]
+    with pytest.raises(ConfigError, match="sample.seed: missing key"):
+        config.parse(raw)
+
+
+def test_batch_larger_than_training_set(raw_params):
+    raw = _mutated(raw_params, "data.train_limit", 100)
+    with pytest.raises(ConfigError, match="train.batch_size: got 128, expected at most the 100 training images"):
+        config.parse(_mutated(raw, "train.batch_size", 128))
+    config.parse(_mutated(raw, "train.batch_size", 100))
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\ntrain: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"params.yaml: invalid YAML at line \d+"):
+        config.load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "nope.yaml")

@@ -1,0 +1,103 @@
+import gzip
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from fashiongan import data
+from fashiongan.data import DataError, FILES
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    magic = bytes([0, 0, 0x08, array.ndim])
+    return magic + b"".join(struct.pack(">I", d) for d in array.shape) + array.astype(np.uint8).tobytes()
+
+
+def test_parse_images_and_labels():
+    images = np.arange(2 * 28 * 28, dtype=np.uint32).reshape(2, 28, 28) % 256
+    np.testing.assert_array_equal(data.parse_idx(idx_bytes(images)), images)
+    labels = np.array([0, 9, 3], np.uint8)
+    np.testing.assert_array_equal(data.parse_idx(idx_bytes(labels), labels=True), labels)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b"\x00\x00\x09\x03" + b[4:], "bad IDX magic 00000903"),
+    (lambda b: b[:-1], "bytes, expected"),
+    (lambda b: b[:6], "truncated IDX header"),
+    (lambda b: b"", "too short for an IDX header"),
+])
+def test_corrupted_headers_are_named(mutate, message):
+    raw = idx_bytes(np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(DataError, match=message):
+        data.parse_idx(mutate(raw), "bad.idx")
+
+
+def test_wrong_image_dimensions():
+    with pytest.raises(DataError, match="image dimensions 32x32, expected 28x28"):
+        data.parse_idx(idx_bytes(np.zeros((1, 32, 32), np.uint8)), "x")
+
+
+def test_label_out_of_range():
+    with pytest.raises(DataError, match="label 10 outside 0-9"):
+        data.parse_idx(idx_bytes(np.array([1, 10], np.uint8)), "labels", labels=True)
+
+
+@pytest.fixture(scope="module")
+def labels_raw(real_data_dir):
+    with gzip.open(f"{real_data_dir}/{FILES['test_labels'].name}") as f:
+        return f.read()
+
+
+def test_recompressed_file_passes_checksum(tmp_path, labels_raw):
+    # Different compression level and header: other .gz bytes, the same contents.
+    path = tmp_path / FILES["test_labels"].name
+    path.write_bytes(gzip.compress(labels_raw, compresslevel=1, mtime=12345))
+    assert data.read_verified(path, FILES["test_labels"]) == labels_raw
+
+
+def test_altered_byte_fails_checksum(tmp_path, labels_raw):
+    altered = bytearray(labels_raw)
+    altered[100] ^= 1
+    path = tmp_path / FILES["test_labels"].name
+    path.write_bytes(gzip.compress(bytes(altered)))
+    with pytest.raises(DataError, match=f"{path}: sha256 of decompressed bytes is .*altered or truncated"):
+        data.read_verified(path, FILES["test_labels"])
+
+
+def test_truncated_gzip_is_named(tmp_path, labels_raw):
+    path = tmp_path / FILES["test_labels"].name
+    path.write_bytes(gzip.compress(labels_raw)[:-20])
+    with pytest.raises(DataError, match=f"{path}: not a readable gzip file"):
+        data.read_verified(path, FILES["test_labels"])
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(DataError, match="missing"):
+        data.read_verified(tmp_path / "none.gz", FILES["test_labels"])
+    (tmp_path / "dir.gz").mkdir()
+    with pytest.raises(DataError, match="not a regular file"):
+        data.read_verified(tmp_path / "dir.gz", FILES["test_labels"])
+
+
+def test_load_real_arrays(real_data_dir):
+    arrays = data.load_arrays(__import__("pathlib").Path(real_data_dir))
+    assert arrays["train_images"].shape == (60000, 28, 28) and arrays["train_images"].dtype == np.uint8
+    assert arrays["test_labels"].shape == (10000,)
+    assert np.bincount(arrays["train_labels"]).tolist() == [6000] * 10
+
+
+def test_locate_prefers_verified_raw_dir_then_env(tmp_path, monkeypatch, real_data_dir):
+    monkeypatch.setenv("FASHION_MNIST_DIR", real_data_dir)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    assert str(data.locate(raw)) == real_data_dir  # empty raw dir is skipped
+    (raw / FILES["test_labels"].name).write_bytes(b"junk")
+    assert str(data.locate(raw)) == real_data_dir  # damaged raw dir is skipped too
+
+
+def test_unit_range_round_trip():
+    images = np.array([[[0, 128, 255] + [0] * 25] * 28], np.uint8)
+    scaled = data.to_unit_range(images)
+    assert scaled.shape == (1, 28, 28, 1) and scaled.min() == -1.0 and scaled.max() == 1.0
+    np.testing.assert_array_equal(data.to_uint8(scaled), images)

@@ -1,0 +1,48 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fashiongan import models
+from fashiongan.config import ModelConfig
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_shapes_and_ranges(arch, conditional):
+    cfg = ModelConfig(arch=arch, latent_dim=16, conditional=conditional)
+    gan = models.build_gan(cfg)
+    z = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
+    labels = np.arange(5, dtype=np.int32)
+    images = np.asarray(gan.generate(z, labels))
+    assert images.shape == (5, 28, 28, 1)
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    logits = np.asarray(gan.criticize(images, labels))
+    assert logits.shape == (5, 1) and np.isfinite(logits).all()
+    assert models.is_conditional(gan.generator) == conditional
+
+
+def test_mlp_is_the_tutorial_architecture():
+    g = models.build_generator(ModelConfig("mlp", 100, False))
+    dense = [layer.units for layer in g.layers if layer.__class__.__name__ == "Dense"]
+    assert dense == [256, 512, 1024, 784]
+    assert [layer.momentum for layer in g.layers if layer.__class__.__name__ == "BatchNormalization"] == [0.8] * 3
+    d = models.build_discriminator(ModelConfig("mlp", 100, False))
+    assert [layer.units for layer in d.layers if layer.__class__.__name__ == "Dense"] == [512, 256, 1]
+    assert g.count_params() == 1_493_520
+
+
+def test_conditional_generator_uses_the_label():
+    gan = models.build_gan(ModelConfig("mlp", 8, True))
+    z = np.zeros((2, 8), np.float32)
+    a = np.asarray(gan.generate(z, np.array([0, 0], np.int32)))
+    b = np.asarray(gan.generate(z, np.array([0, 7], np.int32)))
+    np.testing.assert_allclose(a[0], b[0])
+    assert not np.allclose(a[1], b[1])
+
+
+def test_fixed_latents_are_fixed_and_balanced():
+    z1, labels = models.fixed_latents(10, 100, seed=3)
+    z2, _ = models.fixed_latents(10, 100, seed=3)
+    np.testing.assert_array_equal(z1, z2)
+    assert np.bincount(labels).tolist() == [10] * 10

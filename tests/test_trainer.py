@@ -1,0 +1,87 @@
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fashiongan import losses, models, trainer as T
+from fashiongan.config import ModelConfig
+
+
+def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, **train_overrides):
+    keras.utils.set_random_seed(0)
+    train_cfg = dataclasses.replace(cfg.train, batch_size=16, steps_per_call=4, **train_overrides)
+    gan = models.build_gan(ModelConfig(arch, 8, conditional))
+    return T.Trainer(gan, losses.make_loss(loss, train_cfg.gp_weight), train_cfg, 7, 8,
+                     T.use_xla(train_cfg, arch))
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), rng.integers(0, 10, 64).astype(np.uint8)
+
+
+def weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("arch, loss, conditional, d_steps", [
+    ("mlp", "bce", False, 1), ("mlp", "hinge", True, 1), ("dcgan", "wgan-gp", False, 2), ("dcgan", "bce", True, 1),
+])
+def test_steps_update_both_models_and_report_finite_metrics(cfg, tiny_data, arch, loss, conditional, d_steps):
+    tr = small_trainer(cfg, arch, loss, conditional, d_steps=d_steps)
+    g0, d0 = weights(tr.gan.generator), weights(tr.gan.discriminator)
+    order = T.epoch_order(7, 0, 64)
+    history = tr.run_steps(2, tf.constant(tiny_data[0]), tf.constant(tiny_data[1].astype(np.int32)), order).numpy()
+    assert history.shape == (2, len(T.METRIC_NAMES)) and np.isfinite(history).all()
+    assert int(tr.step.numpy()) == 2
+    assert any(not np.allclose(a, b) for a, b in zip(g0, weights(tr.gan.generator)))
+    assert any(not np.allclose(a, b) for a, b in zip(d0, weights(tr.gan.discriminator)))
+    assert 0.0 <= history[:, 2:].min() and history[:, 2:].max() <= 1.0
+
+
+def test_ema_generator_lags_the_generator(cfg, tiny_data):
+    tr = small_trainer(cfg, ema=0.9)
+    T.fit(tr, tiny_data[0], tiny_data[1], 4, {}, lambda *a: None)
+    g, ema = tr.gan.generator.get_weights()[0], tr.ema_generator.get_weights()[0]
+    assert not np.allclose(g, ema)
+    assert tr.sampling_generator is tr.ema_generator
+
+
+def test_epoch_order_is_a_seeded_permutation():
+    a, b = T.epoch_order(1, 0, 100).numpy(), T.epoch_order(1, 0, 100).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a.tolist()) == list(range(100))
+    assert not np.array_equal(a, T.epoch_order(1, 1, 100).numpy())
+
+
+def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
+    tr = small_trainer(cfg, log_every=3)
+    logged, events = [], []
+    # 64 images / 16 = 4 steps per epoch: 10 steps cross two epoch boundaries.
+    T.fit(tr, tiny_data[0], tiny_data[1], 10, {5: events.append}, lambda first, rows: logged.append((first, len(rows))))
+    assert events == [5, 10]
+    assert sum(n for _, n in logged) == 10
+    assert [first for first, _ in logged] == sorted(first for first, _ in logged)
+    assert logged[0][0] == 0
+
+
+def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
+    """An interrupted run restored from a checkpoint ends where an uninterrupted one does."""
+    straight = small_trainer(cfg)
+    T.fit(straight, tiny_data[0], tiny_data[1], 10, {}, lambda *a: None)
+
+    first = small_trainer(cfg)
+    T.fit(first, tiny_data[0], tiny_data[1], 6, {}, lambda *a: None)
+    path = first.checkpoint.save(str(tmp_path / "ckpt"))
+
+    resumed = small_trainer(cfg)
+    resumed.checkpoint.restore(path).assert_existing_objects_matched()
+    assert int(resumed.step.numpy()) == 6
+    T.fit(resumed, tiny_data[0], tiny_data[1], 10, {}, lambda *a: None)
+    for a, b in zip(weights(straight.gan.generator), weights(resumed.gan.generator)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(weights(straight.ema_generator), weights(resumed.ema_generator)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
