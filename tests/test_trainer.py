@@ -44,7 +44,7 @@ def test_steps_update_both_models_and_report_finite_metrics(cfg, tiny_data, arch
 
 def test_ema_generator_lags_the_generator(cfg, tiny_data):
     tr = small_trainer(cfg, ema=0.9)
-    T.fit(tr, tiny_data[0], tiny_data[1], 4, {}, lambda *a: None)
+    T.fit(tr, tiny_data[0], tiny_data[1], 4, [], lambda *a: None)
     g, ema = tr.gan.generator.get_weights()[0], tr.ema_generator.get_weights()[0]
     assert not np.allclose(g, ema)
     assert tr.sampling_generator is tr.ema_generator
@@ -61,7 +61,7 @@ def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
     tr = small_trainer(cfg, log_every=3)
     logged, events = [], []
     # 64 images / 16 = 4 steps per epoch: 10 steps cross two epoch boundaries.
-    T.fit(tr, tiny_data[0], tiny_data[1], 10, {5: events.append}, lambda first, rows: logged.append((first, len(rows))))
+    T.fit(tr, tiny_data[0], tiny_data[1], 10, [(5, events.append)], lambda first, rows: logged.append((first, len(rows))))
     assert events == [5, 10]
     assert sum(n for _, n in logged) == 10
     assert [first for first, _ in logged] == sorted(first for first, _ in logged)
@@ -71,16 +71,16 @@ def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
 def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
     """An interrupted run restored from a checkpoint ends where an uninterrupted one does."""
     straight = small_trainer(cfg)
-    T.fit(straight, tiny_data[0], tiny_data[1], 10, {}, lambda *a: None)
+    T.fit(straight, tiny_data[0], tiny_data[1], 10, [], lambda *a: None)
 
     first = small_trainer(cfg)
-    T.fit(first, tiny_data[0], tiny_data[1], 6, {}, lambda *a: None)
+    T.fit(first, tiny_data[0], tiny_data[1], 6, [], lambda *a: None)
     path = first.checkpoint.save(str(tmp_path / "ckpt"))
 
     resumed = small_trainer(cfg)
     resumed.checkpoint.restore(path).assert_existing_objects_matched()
     assert int(resumed.step.numpy()) == 6
-    T.fit(resumed, tiny_data[0], tiny_data[1], 10, {}, lambda *a: None)
+    T.fit(resumed, tiny_data[0], tiny_data[1], 10, [], lambda *a: None)
     for a, b in zip(weights(straight.gan.generator), weights(resumed.gan.generator)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for a, b in zip(weights(straight.ema_generator), weights(resumed.ema_generator)):

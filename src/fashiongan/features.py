@@ -46,7 +46,7 @@ class FeatureExtractor:
 
     def __init__(self, classifier: keras.Model, batch_size: int = 1000):
         self.batch_size = batch_size
-        self._both = keras.Model(classifier.inputs,
+        self._both = keras.Model(classifier.input,
                                  [classifier.get_layer(FEATURE_LAYER).output, classifier.output])
 
     @staticmethod

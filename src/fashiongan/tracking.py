@@ -71,7 +71,9 @@ class Run:
                                                        synchronous=False))
 
     def log_image(self, image, key: str, step: int) -> None:
-        self.client.log_image(self.run_id, image, key=key, step=step)
+        # synchronous must be explicit: MLflow 3.17 treats None as asynchronous here, and the
+        # queued image is lost when the process exits before its background thread flushes.
+        self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)

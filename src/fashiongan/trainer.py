@@ -136,11 +136,11 @@ class Trainer:
         return n_images // self.cfg.batch_size // self.cfg.d_steps
 
 
-def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: int, events: dict, on_metrics,
+def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: int, events, on_metrics,
         progress=None):
-    """Train until `total_steps`, calling `on_metrics(first_step, rows)` every log_every steps and
-    `events[every](step)` whenever step is a multiple of `every` and at the end (samples,
-    checkpoints, FID).
+    """Train until `total_steps`, calling `on_metrics(first_step, rows)` every log_every steps and,
+    for each `(every, event)` in events, `event(step)` whenever step is a multiple of `every` and
+    at the end (samples, checkpoints, FID).
 
     Chunks end at epoch boundaries (where the data order changes) and at event steps.
     """
@@ -148,7 +148,7 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
     images = tf.constant(images)
     labels = tf.constant(labels.astype(np.int32))
     steps_per_epoch = trainer.steps_per_epoch(len(images))
-    stops = {cfg.log_every, *events}
+    stops = {cfg.log_every, *(every for every, _ in events)}
     pending, pending_from = [], int(trainer.step.numpy())
     order_epoch, order = None, None
     step = int(trainer.step.numpy())
@@ -165,6 +165,6 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
             pending, pending_from = [], step
         if progress is not None:
             progress.update(step - progress.n)
-        for every, event in events.items():
+        for every, event in events:
             if step % every == 0 or step == total_steps:
                 event(step)

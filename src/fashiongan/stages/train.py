@@ -132,7 +132,7 @@ def run(cfg: Config) -> None:
     def save_checkpoint(step):
         manager.save(checkpoint_number=step)
 
-    events = {cfg.train.sample_every: log_samples, cfg.train.checkpoint_every: save_checkpoint}
+    events = [(cfg.train.sample_every, log_samples), (cfg.train.checkpoint_every, save_checkpoint)]
     fid_seconds = 0.0
     if cfg.train.fid_every:
         extractor = FeatureExtractor(keras.models.load_model(CLASSIFIER, safe_mode=True))
@@ -148,7 +148,7 @@ def run(cfg: Config) -> None:
             run.log_series({"fid": [(step, value)]})
             fid_seconds += time.time() - started
 
-        events[cfg.train.fid_every] = log_fid
+        events.append((cfg.train.fid_every, log_fid))
 
     started = time.time()
     status = "FAILED"
