@@ -1,0 +1,225 @@
+"""Training throughput, measured side by side in one run (interleaved A/B rounds after warm-up).
+
+A: the Keras GAN tutorial loop (generator.predict, two discriminator.train_on_batch calls and a
+   combined.train_on_batch per step), with D's `trainable` flag toggled every step so that it is a
+   working GAN (asserted: both models' weights change).
+B: the project's trainer at its default settings, same `mlp` architecture, batch 64.
+Also: achieved GFLOP/s against a measured float32 matmul peak, images/s of `dcgan` at batch 64,
+128 and 256, and the MLflow tracking overhead (per-step tracking vs tracking off).
+
+    python bench/train_throughput.py [--rounds 5] [--seconds 6]
+Writes reports/bench/train_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from fashiongan import config, data, models, tracking  # noqa: E402
+from fashiongan.losses import make_loss  # noqa: E402
+from fashiongan.trainer import METRIC_NAMES, Trainer, epoch_order, fit, use_xla  # noqa: E402
+
+BATCH = 64
+OUT = Path("reports/bench/train_throughput.json")
+
+
+class TutorialLoop:
+    """The tutorial's per-step Keras calls, fixed for Keras 3's reading of `trainable`."""
+
+    def __init__(self, model_cfg, images):
+        self.images = data.to_unit_range(images)
+        self.generator = models.build_generator(model_cfg)
+        self.discriminator = models.build_discriminator(model_cfg)
+        bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.discriminator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss=bce)
+        z = keras.Input((model_cfg.latent_dim,))
+        self.combined = keras.Model(z, self.discriminator(self.generator(z)))
+        self.combined.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss=bce)
+        self.rng = np.random.default_rng(0)
+        self.ones, self.zeros = np.ones((BATCH, 1), np.float32), np.zeros((BATCH, 1), np.float32)
+        self.latent_dim = model_cfg.latent_dim
+
+    def step(self):
+        real = self.images[self.rng.integers(0, len(self.images), BATCH)]
+        noise = self.rng.standard_normal((BATCH, self.latent_dim)).astype(np.float32)
+        fake = self.generator.predict(noise, verbose=0)
+        self.discriminator.trainable = True
+        self.discriminator.train_on_batch(real, self.ones)
+        self.discriminator.train_on_batch(fake, self.zeros)
+        self.discriminator.trainable = False
+        self.combined.train_on_batch(noise, self.ones)
+
+    def run(self, steps):
+        for _ in range(steps):
+            self.step()
+
+
+def changed(model, before):
+    return any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def make_trainer(cfg, model_cfg, batch, images, labels):
+    keras.utils.set_random_seed(0)
+    train_cfg = dataclasses.replace(cfg.train, batch_size=batch)
+    trainer = Trainer(models.build_gan(model_cfg), make_loss(train_cfg.loss, train_cfg.gp_weight), train_cfg,
+                      cfg.seed, model_cfg.latent_dim, use_xla(train_cfg, model_cfg.arch))
+    tensors = (tf.constant(images), tf.constant(labels.astype(np.int32)), epoch_order(cfg.seed, 0, len(images)))
+    steps_per_epoch = trainer.steps_per_epoch(len(images))
+
+    def run(steps):
+        # Whole chunks of steps_per_call, wrapping within the first epoch as the trainer does.
+        done = 0
+        while done < steps:
+            n = min(train_cfg.steps_per_call, steps - done)
+            if int(trainer.step.numpy()) % steps_per_epoch + n > steps_per_epoch:
+                trainer.step.assign(0)
+            trainer.run_steps(n, *tensors).numpy()
+            done += n
+
+    return trainer, run
+
+
+def steps_per_second(run, steps):
+    started = time.perf_counter()
+    run(steps)
+    return steps / (time.perf_counter() - started)
+
+
+def interleaved(runs: dict, rounds: int, seconds: float) -> dict:
+    """Median steps/s of each runner over `rounds` interleaved rounds of about `seconds` each."""
+    sizes = {}
+    for name, run in runs.items():  # warm-up (tracing, XLA compile) and sizing
+        run(10)
+        rate = steps_per_second(run, 20)
+        sizes[name] = max(20, int(rate * seconds / 10) * 10)
+    results = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            results[name].append(steps_per_second(run, sizes[name]))
+    return {name: float(np.median(r)) for name, r in results.items()} | {
+        f"{name}_all": [round(x, 2) for x in r] for name, r in results.items()}
+
+
+def matmul_peak_gflops(n=1024, repeats=20) -> float:
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    mm = tf.function(lambda a, b: tf.matmul(a, b))
+    mm(a, b).numpy()
+    best = 0.0
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            c = mm(a, b)
+        c.numpy()
+        best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def mlp_flops_per_step(gan, batch) -> float:
+    """Dense-layer FLOPs of one trainer step (alternating updates), from the models' kernel sizes.
+
+    D update: G forward on B, D forward on 2B, D backward (weight grads) on 2B.
+    G update: G forward, D forward, D backward to its input, G backward (input + weight grads).
+    A backward pass costs about 2 forwards (1 when only input gradients are needed).
+    """
+    def macs(model):
+        return sum(int(np.prod(w.shape)) for w in model.trainable_weights if len(w.shape) == 2)
+
+    g, d = macs(gan.generator), macs(gan.discriminator)
+    per_sample = (g + 2 * d + 2 * 2 * d) + (g + d + d + 2 * g)
+    return 2.0 * per_sample * batch
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=6.0, help="target length of one timed round")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    cfg = config.load(args.params)
+    source = data.locate(Path("data/raw")) or sys.exit("Fashion-MNIST not found: run `make setup`")
+    arrays = data.load_arrays(source)
+    images, labels = arrays["train_images"], arrays["train_labels"]
+    mlp = dataclasses.replace(cfg.model, arch="mlp", conditional=False)
+
+    tutorial = TutorialLoop(mlp, images)
+    g0, d0 = tutorial.generator.get_weights(), tutorial.discriminator.get_weights()
+    trainer, trainer_run = make_trainer(cfg, mlp, BATCH, images, labels)
+    speeds = interleaved({"tutorial": tutorial.run, "trainer": trainer_run}, args.rounds, args.seconds)
+    assert changed(tutorial.generator, g0) and changed(tutorial.discriminator, d0), "tutorial loop is not training"
+    ratio = speeds["trainer"] / speeds["tutorial"]
+    peak = matmul_peak_gflops()
+    achieved = mlp_flops_per_step(trainer.gan, BATCH) * speeds["trainer"] / 1e9
+    print(f"mlp batch {BATCH}: tutorial {speeds['tutorial']:.1f} steps/s, trainer {speeds['trainer']:.1f} steps/s "
+          f"-> B/A = {ratio:.2f}x")
+    print(f"trainer: {achieved:.1f} GFLOP/s achieved vs {peak:.1f} GFLOP/s float32 matmul peak "
+          f"({100 * achieved / peak:.0f}%)")
+
+    # Tracking overhead: the same fit() with per-step metrics sent to MLflow vs dropped.
+    with tempfile.TemporaryDirectory() as store:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
+        os.environ["DVC_ROOT"] = store
+        run = tracking.start_run("bench")
+        tracked_trainer, _ = make_trainer(cfg, mlp, BATCH, images, labels)
+        untracked_trainer, _ = make_trainer(cfg, mlp, BATCH, images, labels)
+
+        def fit_with(trainer_, on_metrics):
+            def go(steps):
+                target = int(trainer_.step.numpy()) + steps
+                fit(trainer_, images, labels, target, [], on_metrics)
+            return go
+
+        def send(first, rows):
+            steps = range(first + 1, first + 1 + len(rows))
+            run.log_series({n: list(zip(steps, rows[:, j])) for j, n in enumerate(METRIC_NAMES)})
+
+        overhead = interleaved({"tracked": fit_with(tracked_trainer, send),
+                                "untracked": fit_with(untracked_trainer, lambda first, rows: None)},
+                               args.rounds, args.seconds)
+        run.end()
+        del os.environ["MLFLOW_TRACKING_URI"], os.environ["DVC_ROOT"]
+    tracking_cost = 1.0 - overhead["tracked"] / overhead["untracked"]
+    print(f"MLflow per-step tracking: {overhead['tracked']:.1f} vs {overhead['untracked']:.1f} steps/s untracked "
+          f"-> overhead {100 * tracking_cost:.1f}%")
+
+    dcgan = dataclasses.replace(cfg.model, arch="dcgan", conditional=False)
+    dcgan_images = {}
+    for batch in (64, 128, 256):
+        _, run_dcgan = make_trainer(cfg, dcgan, batch, images, labels)
+        dcgan_images[batch] = interleaved({"dcgan": run_dcgan}, max(1, args.rounds // 2), args.seconds)["dcgan"] * batch
+        print(f"dcgan batch {batch}: {dcgan_images[batch]:.0f} images/s")
+
+    result = {
+        "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))},
+        "trainer_settings": {"steps_per_call": cfg.train.steps_per_call, "jit_compile": use_xla(cfg.train, "mlp"),
+                             "ema": cfg.train.ema, "log_every": cfg.train.log_every},
+        "mlp_batch64_steps_per_s": {"tutorial": speeds["tutorial"], "trainer": speeds["trainer"],
+                                    "rounds": {"tutorial": speeds["tutorial_all"], "trainer": speeds["trainer_all"]}},
+        "ratio_trainer_over_tutorial": ratio,
+        "trainer_gflops": achieved, "matmul_peak_gflops": peak,
+        "tracking": {"tracked_steps_per_s": overhead["tracked"], "untracked_steps_per_s": overhead["untracked"],
+                     "overhead_fraction": tracking_cost},
+        "dcgan_images_per_s": dcgan_images,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from fashiongan import cli
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fashiongan.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_lists_every_stage_and_generate():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("prepare", "classifier", "train", "sample", "evaluate", "generate"):
+        assert command in result.stdout
+
+
+def test_bad_params_exit_2_with_one_line_naming_the_key(tmp_path, raw_params):
+    raw_params["train"]["epochs"] = -3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    result = run_cli("prepare", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "fashiongan: train.epochs: got -3, expected a positive int"
+    assert not (tmp_path / "data").exists()
+
+
+def test_class_names_and_indices():
+    assert cli._class_index("sneaker") == 7
+    assert cli._class_index("Ankle Boot") == 9
+    assert cli._class_index("3") == 3
+    with pytest.raises(ValueError, match="--class: got 'hat'"):
+        cli._class_index("hat")
+
+
+def test_generate_from_a_saved_generator(tmp_path):
+    from fashiongan.config import ModelConfig
+    from fashiongan.models import build_generator
+
+    path = tmp_path / "g.keras"
+    build_generator(ModelConfig("mlp", 8, True)).save(path)
+    out = tmp_path / "sneakers.png"
+    assert cli.main(["generate", "--model", str(path), "--class", "sneaker", "--n", "6", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert cli.main(["generate", "--model", str(tmp_path / "missing.keras")]) == 1
