@@ -85,7 +85,11 @@ def test_every_output_is_written(repo):
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == list(range(1, 32))  # 2000 // 64 = 31 steps, each logged once
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert metrics["fid"] > metrics["fid_floor"] >= 0
+    assert metrics["fid"] > metrics["fid_real"] >= 0 and metrics["precision_real"] > 0.5
+    for name in ("kid", "classifier_score", "recall", "density", "coverage", "class_kl", "memorised_fraction"):
+        assert name in metrics and name + "_real" in metrics or name == "memorised_fraction"
+    for figure in ("class_histogram", "nearest_neighbours", "fid_by_step"):
+        assert (repo / f"reports/figures/{figure}.png").is_file()
     assert 0 < json.loads((repo / "reports/classifier.json").read_text())["test_accuracy"] <= 1
 
 
@@ -134,5 +138,46 @@ def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(rep
     runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.params["train.learning_rate"] for r in runs} == {"0.0002", "0.0003"}
+    # changed params: a fresh run from step 0, not a resume of the finished one
+    assert json.loads((repo / "reports/train/summary.json").read_text())["resumed_from_step"] == 0
     metrics = sh(["dvc", "metrics", "show", "--json"], repo).stdout
-    assert "fid_floor" in metrics
+    assert "fid_real" in metrics
+
+
+@pytest.mark.e2e
+def test_sigterm_checkpoints_and_the_next_repro_resumes_the_same_run(repo):
+    import signal
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"].update(epochs=3, learning_rate=0.0004)  # 93 steps, checkpoints every 10
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    train = subprocess.Popen(["fashiongan", "train"], cwd=repo, env=env_for(repo),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    checkpoints = repo / "models/checkpoints"
+    deadline = time.time() + 300
+    while not list(checkpoints.glob("ckpt-2[0-9].index")) and time.time() < deadline and train.poll() is None:
+        time.sleep(0.5)
+    train.send_signal(signal.SIGTERM)
+    output = train.communicate(timeout=120)[0]
+    assert train.returncode == 143, output[-2000:]
+    assert "interrupted" in output
+    state = json.loads((checkpoints / "state.json").read_text())
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    killed = client.get_run(state["run_id"])
+    assert killed.info.status == "KILLED"
+    stopped_at = int(killed.data.tags["failed_at_step"])
+    assert 20 <= stopped_at < 93
+
+    sh(["dvc", "repro"], repo, timeout=900)
+    summary = json.loads((repo / "reports/train/summary.json").read_text())
+    assert 20 <= summary["resumed_from_step"] <= stopped_at
+    assert json.loads((repo / "reports/train/run.json").read_text())["run_id"] == state["run_id"]
+    run = client.get_run(state["run_id"])
+    assert run.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(state["run_id"], "g_loss")]
+    assert sorted(steps) == list(range(1, 94)), "a step is missing or logged twice"
+    with open(repo / "reports/train/history.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 94))

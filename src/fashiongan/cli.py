@@ -115,8 +115,8 @@ def main(argv=None) -> int:
         print(f"fashiongan: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"fashiongan {args.command}: interrupted; outputs so far are kept "
-              "(train resumes from its last checkpoint on the next run)", file=sys.stderr)
+        resumes = " (train resumes from its last checkpoint on the next run)" if args.command == "train" else ""
+        print(f"fashiongan {args.command}: interrupted; previous outputs are intact{resumes}", file=sys.stderr)
         return _exit_code_for_interrupt
     except Exception as e:
         if not _is_expected(e):

@@ -38,3 +38,112 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def fid(features1: np.ndarray, features2: np.ndarray) -> float:
     return frechet_distance(*feature_statistics(features1), *feature_statistics(features2))
+
+
+def kernel_inception_distance(features1, features2, subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> tuple[float, float]:
+    """KID (Binkowski et al. 2018): unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, mean and std
+    over `subsets` random subsets of `subset_size` from each side (drawn without replacement)."""
+    x, y = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+    d, m = x.shape[1], min(subset_size, len(x), len(y))
+    rng = np.random.default_rng(seed)
+    values = np.empty(subsets)
+    for i in range(subsets):
+        a = x[rng.choice(len(x), m, replace=False)]
+        b = y[rng.choice(len(y), m, replace=False)]
+        k_aa, k_bb, k_ab = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
+        values[i] = ((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
+                     - 2 * k_ab.mean())
+    return float(values.mean()), float(values.std())
+
+
+def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
+    """Inception-Score style with our classifier: exp(E_x KL(p(y|x) || p(y))), mean and std over splits."""
+    p = np.asarray(probabilities, np.float64)
+    scores = []
+    for part in np.array_split(p, splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = np.sum(part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None))), axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _squared_distances(a, b):
+    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0)
+
+
+def nearest_distances(queries, references, k: int = 1, block: int = 1000, exclude_self: bool = False) -> np.ndarray:
+    """Distance from each query to its k-th nearest reference, in row blocks (memory stays
+    block x len(references)). exclude_self: queries are the references (skip the zero distance)."""
+    q, r = np.asarray(queries, np.float64), np.asarray(references, np.float64)
+    kth = k if exclude_self else k - 1
+    out = np.empty(len(q))
+    for start in range(0, len(q), block):
+        d2 = _squared_distances(q[start:start + block], r)
+        out[start:start + block] = np.sqrt(np.partition(d2, kth, axis=1)[:, kth])
+    return out
+
+
+def nearest_indices(queries, references, k: int = 1) -> np.ndarray:
+    """(len(queries), k) indices of each query's k nearest references, nearest first."""
+    d2 = _squared_distances(np.asarray(queries, np.float64), np.asarray(references, np.float64))
+    nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(nearest, np.argsort(np.take_along_axis(d2, nearest, axis=1), axis=1), axis=1)
+
+
+def _within_balls(queries, centres, radii, block: int = 1000) -> np.ndarray:
+    """(len(queries),) count of centres whose ball (radius radii[i]) holds each query."""
+    q, c = np.asarray(queries, np.float64), np.asarray(centres, np.float64)
+    counts = np.zeros(len(q), np.int64)
+    for start in range(0, len(c), block):
+        d2 = _squared_distances(c[start:start + block], q)
+        counts += (d2 <= radii[start:start + block, None] ** 2).sum(axis=0)
+    return counts
+
+
+def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls."""
+    real_radii = nearest_distances(real, real, k, exclude_self=True)
+    fake_radii = nearest_distances(fake, fake, k, exclude_self=True)
+    precision = float(np.mean(_within_balls(fake, real, real_radii) > 0))
+    recall = float(np.mean(_within_balls(real, fake, fake_radii) > 0))
+    return precision, recall
+
+
+def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020) with k-NN balls around real samples."""
+    radii = nearest_distances(real, real, k, exclude_self=True)
+    density = float(_within_balls(fake, real, radii).sum() / (k * len(fake)))
+    fake_nearest = nearest_distances(real, fake, 1)
+    coverage = float(np.mean(fake_nearest <= radii))
+    return density, coverage
+
+
+def class_coverage(probabilities, real_labels, num_classes: int = 10) -> dict:
+    """Histogram of predicted classes of generated images, KL(real || generated) of the class
+    distributions (large when a class is missing), and the count of classes under 1% (mode collapse)."""
+    predicted = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=num_classes) / len(probabilities)
+    real = np.bincount(np.asarray(real_labels), minlength=num_classes) / len(real_labels)
+    eps = 1e-6
+    kl = float(np.sum(real * (np.log(real + eps) - np.log(predicted + eps))))
+    return {"histogram": predicted.tolist(), "kl": kl, "classes_under_1pct": int(np.sum(predicted < 0.01))}
+
+
+def conditional_accuracy(probabilities, labels) -> tuple[float, float]:
+    """Accuracy and cross-entropy of the classifier on the labels images were generated for."""
+    p = np.asarray(probabilities, np.float64)
+    labels = np.asarray(labels)
+    accuracy = float(np.mean(p.argmax(axis=1) == labels))
+    cross_entropy = float(-np.mean(np.log(np.clip(p[np.arange(len(p)), labels], 1e-12, None))))
+    return accuracy, cross_entropy
+
+
+def memorisation(fake, test, train, percentile: float = 1.0) -> dict:
+    """Nearest-training-image distances of generated vs real test images: the fraction of generated
+    images closer to a training image than the `percentile`-th percentile of test images (a test
+    image is never a copy, so about percentile/100 is what an honest generator scores)."""
+    fake_nn = nearest_distances(fake, train)
+    test_nn = nearest_distances(test, train)
+    threshold = np.percentile(test_nn, percentile)
+    return {"fraction_close": float(np.mean(fake_nn < threshold)), "threshold": float(threshold),
+            "median_fake": float(np.median(fake_nn)), "median_test": float(np.median(test_nn))}

@@ -55,3 +55,39 @@ def save_loss_curves(path, steps: np.ndarray, series: dict[str, np.ndarray], smo
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def save_class_histogram(path, histograms: dict[str, list[float]], class_names) -> None:
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    width = 0.8 / len(histograms)
+    for i, (name, values) in enumerate(histograms.items()):
+        ax.bar(np.arange(len(class_names)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(class_names)) + 0.4 - width / 2, class_names, rotation=30, ha="right")
+    ax.set_ylabel("fraction (classifier's prediction)")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def save_neighbours(path, queries: np.ndarray, neighbours: np.ndarray) -> None:
+    """Each generated image (first column) beside its nearest training images in feature space."""
+    rows = [np.concatenate([q[None], nn]) for q, nn in zip(queries, neighbours)]
+    save_grid(path, np.concatenate(rows), len(rows), 1 + neighbours.shape[1])
+
+
+def save_fid_curve(path, table: np.ndarray, floor: float) -> None:
+    """table: (steps, 2) of step, FID during training."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if len(table):
+        ax.plot(table[:, 0], table[:, 1], marker="o", label="generator")
+    ax.axhline(floor, color="grey", linestyle="--", label="real-data floor")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("FID (classifier features)")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

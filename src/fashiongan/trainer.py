@@ -137,7 +137,7 @@ class Trainer:
 
 
 def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: int, events, on_metrics,
-        progress=None):
+        progress=None, stop_requested=lambda: False) -> bool:
     """Train until `total_steps`, calling `on_metrics(first_step, rows)` every log_every steps and,
     for each `(every, event)` in events, `event(step)` whenever step is a multiple of `every` and
     at the end (samples, checkpoints, FID).
@@ -168,3 +168,8 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
         for every, event in events:
             if step % every == 0 or step == total_steps:
                 event(step)
+        if stop_requested() and step < total_steps:
+            if pending:
+                on_metrics(pending_from, np.concatenate([p.numpy() for p in pending]))
+            return False
+    return True

@@ -34,14 +34,16 @@ def run(cfg: Config) -> None:
 
     extractor = FeatureExtractor(model)
     test_features, test_proba = extractor.features_and_proba(arrays["test_images"])
-    train_features, train_proba = extractor.features_and_proba(arrays["train_images"][: len(arrays["test_images"])])
+    train_features, train_proba = extractor.features_and_proba(arrays["train_images"])
+    reference = slice(0, len(arrays["test_images"]))  # real training images as a "perfect generator"
     accuracy = float(np.mean(test_proba.argmax(axis=1) == arrays["test_labels"]))
     loss = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
         arrays["test_labels"], np.clip(test_proba, 1e-12, 1.0))))
 
     save_model(model, MODEL)
     write_npz(REAL_FEATURES, test_features=test_features, test_proba=test_proba, test_labels=arrays["test_labels"],
-              train_features=train_features, train_proba=train_proba)
+              train_features=train_features.astype(np.float32),
+              reference_features=train_features[reference], reference_proba=train_proba[reference])
     write_json(REPORT, {"test_accuracy": round(accuracy, 4), "test_loss": round(loss, 4),
                         "train_seconds": round(seconds, 1), "feature_dim": int(test_features.shape[1])})
     print(f"classifier: test accuracy {accuracy:.4f} after {cfg.classifier.epochs} epochs ({seconds:.0f} s)")

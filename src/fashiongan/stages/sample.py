@@ -26,7 +26,7 @@ def run(cfg: Config) -> None:
     latent_dim = generator.inputs[0].shape[-1]
     z, labels = fixed_latents(latent_dim, cfg.sample.n, cfg.sample.seed)
     images = to_uint8(generate(generator, z, labels))
-    write_npz(SAMPLES, images=images, labels=labels)
+    write_npz(SAMPLES, images=images, labels=labels, conditional=conditional)
 
     if conditional:
         grid_z, grid_labels = fixed_latents(latent_dim, 100, cfg.sample.seed)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -150,21 +151,34 @@ def run(cfg: Config) -> None:
 
         events.append((cfg.train.fid_every, log_fid))
 
+    # Ctrl-C / SIGTERM are deferred to the end of the current chunk, so that metrics, CSV and
+    # checkpoint agree on the step where training stopped; then the usual handler runs.
+    requested: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: requested.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.time()
-    status = "FAILED"
     try:
         with tqdm(total=total_steps, initial=start_step, unit="step", mininterval=2, file=sys.stdout) as progress:
-            fit(trainer, images, labels, total_steps, events, on_metrics, progress)
-        train_seconds = time.time() - started
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        manager.save(checkpoint_number=int(trainer.step.numpy()))
-        status = "KILLED"
+            fit(trainer, images, labels, total_steps, events, on_metrics, progress, lambda: bool(requested))
+    except BaseException:
+        run.set_tags({"failed_at_step": int(trainer.step.numpy())})
+        run.end("FAILED")
         raise
     finally:
-        if status != "FINISHED":
-            run.set_tags({"failed_at_step": int(trainer.step.numpy())})
-            run.end(status)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    train_seconds = time.time() - started
+    if requested:
+        step = int(trainer.step.numpy())
+        manager.save(checkpoint_number=step)
+        run.set_tags({"failed_at_step": step})
+        run.end("KILLED")
+        print(f"train: stopped by signal {requested[0]} at step {step}; checkpoint saved, resumes on the next run",
+              file=sys.stderr)
+        handler = previous[requested[0]]
+        if callable(handler):
+            handler(requested[0], None)
+        raise KeyboardInterrupt
 
     save_model(trainer.sampling_generator, GENERATOR)
     REPORTS.mkdir(parents=True, exist_ok=True)
