@@ -55,6 +55,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/dvc repro sample  # evaluate_speed times evaluate on this pipeline's samples
+	$(BIN)/python bench/evaluate_speed.py
 
 ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \

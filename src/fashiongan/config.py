@@ -136,14 +136,15 @@ def _type_ok(value, annotation) -> bool:
 
 def _build(cls, raw, prefix: str):
     if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'params'}: expected a mapping, got {raw!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'params'}: expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(f"{prefix}{key}: unknown key{hint}; allowed: {', '.join(names)}")
+            shown = key if isinstance(key, str) and key.isprintable() else repr(key)
+            raise ConfigError(f"{prefix}{shown}: unknown key{hint}; allowed: {', '.join(names)}")
     values = {}
     for f in dataclasses.fields(cls):
         key = prefix + f.name
@@ -194,7 +195,8 @@ def load(path: str | Path = "params.yaml") -> Config:
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigError(f"{path}: invalid YAML{at}: {getattr(e, 'problem', e)}") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
     return parse(raw)
 
 
