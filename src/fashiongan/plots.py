@@ -11,6 +11,14 @@ import numpy as np  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 
+def _save(fig, path, tight: bool = True) -> None:
+    if tight:
+        fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
     """uint8 (N, 28, 28) -> one uint8 (rows*(28+pad)+pad, cols*(28+pad)+pad) mosaic, row-major."""
     images = np.asarray(images, np.uint8).reshape(-1, 28, 28)[: rows * cols]
@@ -35,9 +43,7 @@ def save_grid(path, images: np.ndarray, rows: int, cols: int, row_labels=None, s
         ax.set_yticklabels(row_labels)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path, tight=False)
 
 
 def save_loss_curves(path, steps: np.ndarray, series: dict[str, np.ndarray], smooth: int = 100) -> None:
@@ -51,10 +57,7 @@ def save_loss_curves(path, steps: np.ndarray, series: dict[str, np.ndarray], smo
     for ax in axes:
         ax.set_xlabel("step")
         ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def save_class_histogram(path, histograms: dict[str, list[float]], class_names) -> None:
@@ -65,10 +68,7 @@ def save_class_histogram(path, histograms: dict[str, list[float]], class_names) 
     ax.set_xticks(np.arange(len(class_names)) + 0.4 - width / 2, class_names, rotation=30, ha="right")
     ax.set_ylabel("fraction (classifier's prediction)")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def save_neighbours(path, queries: np.ndarray, neighbours: np.ndarray) -> None:
@@ -87,7 +87,4 @@ def save_fid_curve(path, table: np.ndarray, floor: float) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("FID (classifier features)")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
