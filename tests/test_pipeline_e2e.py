@@ -157,8 +157,12 @@ def test_sigterm_checkpoints_and_the_next_repro_resumes_the_same_run(repo):
     train = subprocess.Popen(["fashiongan", "train"], cwd=repo, env=env_for(repo),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     checkpoints = repo / "models/checkpoints"
-    deadline = time.time() + 300
-    while not list(checkpoints.glob("ckpt-2[0-9].index")) and time.time() < deadline and train.poll() is None:
+    launched = time.time()
+
+    def fresh_checkpoint_past_20():  # the previous run's checkpoints are still there until train starts
+        return any(p.stat().st_mtime >= launched for p in checkpoints.glob("ckpt-[2-9][0-9].index"))
+
+    while not fresh_checkpoint_past_20() and time.time() < launched + 300 and train.poll() is None:
         time.sleep(0.5)
     train.send_signal(signal.SIGTERM)
     output = train.communicate(timeout=120)[0]

@@ -110,7 +110,7 @@ def run(cfg: Config) -> None:
     history = StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES)
     fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid"])
     already_sent = history.last_step()
-    history.truncate(start_step)
+    history.truncate(start_step + 1)  # rows are numbered by steps done: keep up to the checkpoint
     fid_log.truncate(start_step + 1)
 
     def on_metrics(first_step, rows):
