@@ -152,6 +152,12 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
     pending, pending_from = [], int(trainer.step.numpy())
     order_epoch, order = None, None
     step = int(trainer.step.numpy())
+
+    def hand_over_metrics():
+        nonlocal pending, pending_from
+        on_metrics(pending_from, np.concatenate([p.numpy() for p in pending]))
+        pending, pending_from = [], step
+
     while step < total_steps:
         epoch = step // steps_per_epoch
         if epoch != order_epoch:
@@ -161,8 +167,7 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
         pending.append(trainer.run_steps(next_stop - step, images, labels, order))
         step = next_stop
         if step % cfg.log_every == 0 or step == total_steps:
-            on_metrics(pending_from, np.concatenate([p.numpy() for p in pending]))
-            pending, pending_from = [], step
+            hand_over_metrics()
         if progress is not None:
             progress.update(step - progress.n)
         for every, event in events:
@@ -170,6 +175,6 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
                 event(step)
         if stop_requested() and step < total_steps:
             if pending:
-                on_metrics(pending_from, np.concatenate([p.numpy() for p in pending]))
+                hand_over_metrics()
             return False
     return True

@@ -24,21 +24,24 @@ METRICS = Path("reports/metrics.json")
 FIGURES = Path("reports/figures")
 
 
+def timed(timings: dict, name: str, fn, *args):
+    """fn(*args), adding its wall time to timings[name] (the bench reports the split by metric)."""
+    started = time.perf_counter()
+    value = fn(*args)
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+    return value
+
+
 def suite(features, proba, test_features, test_labels, timings: dict) -> dict:
     """Every unconditional metric of one set of images (features, class probabilities) vs the test set."""
-    def timed(name, fn, *args, **kwargs):
-        started = time.perf_counter()
-        value = fn(*args, **kwargs)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
-        return value
 
-    kid, kid_std = timed("kid", metrics.kernel_inception_distance, features, test_features)
-    score, score_std = timed("classifier_score", metrics.classifier_score, proba)
-    precision, recall = timed("precision_recall", metrics.precision_recall, test_features, features)
-    density, coverage = timed("density_coverage", metrics.density_coverage, test_features, features)
-    classes = timed("class_coverage", metrics.class_coverage, proba, test_labels)
+    kid, kid_std = timed(timings, "kid", metrics.kernel_inception_distance, features, test_features)
+    score, score_std = timed(timings, "classifier_score", metrics.classifier_score, proba)
+    precision, recall = timed(timings, "precision_recall", metrics.precision_recall, test_features, features)
+    density, coverage = timed(timings, "density_coverage", metrics.density_coverage, test_features, features)
+    classes = timed(timings, "class_coverage", metrics.class_coverage, proba, test_labels)
     return {
-        "fid": timed("fid", metrics.fid, features, test_features),
+        "fid": timed(timings, "fid", metrics.fid, features, test_features),
         "kid": kid, "kid_std": kid_std,
         "classifier_score": score, "classifier_score_std": score_std,
         "precision": precision, "recall": recall, "density": density, "coverage": coverage,
@@ -56,16 +59,12 @@ def run(cfg: Config) -> None:
     images, labels, conditional = samples["images"][:n], samples["labels"][:n], bool(samples["conditional"])
     extractor = FeatureExtractor(keras.models.load_model(CLASSIFIER, safe_mode=True))
     timings = {}
-    t = time.perf_counter()
-    features, proba = extractor.features_and_proba(images)
-    timings["features"] = time.perf_counter() - t
+    features, proba = timed(timings, "features", extractor.features_and_proba, images)
     test_features, test_labels = real["test_features"][:n], real["test_labels"][:n]
 
     generated = suite(features, proba, test_features, test_labels, timings)
     reference = suite(real["reference_features"][:n], real["reference_proba"][:n], test_features, test_labels, {})
-    t = time.perf_counter()
-    memorised = metrics.memorisation(features, test_features, real["train_features"])
-    timings["memorisation"] = time.perf_counter() - t
+    memorised = timed(timings, "memorisation", metrics.memorisation, features, test_features, real["train_features"])
     if conditional:
         generated["label_accuracy"], generated["label_cross_entropy"] = metrics.conditional_accuracy(proba, labels)
 

@@ -55,8 +55,9 @@ class StepLog:
         rows = self.rows()
         return int(rows[-1][0]) if rows else -1
 
-    def truncate(self, before_step: int) -> None:
-        kept = [r for r in self.rows() if int(r[0]) < before_step]
+    def keep_through(self, step: int) -> None:
+        """Drop the rows after `step` (they are recomputed when training resumes from it)."""
+        kept = [r for r in self.rows() if int(r[0]) <= step]
         with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             csv.writer(f).writerows([self.columns, *kept])
 
@@ -110,8 +111,8 @@ def run(cfg: Config) -> None:
     history = StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES)
     fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid"])
     already_sent = history.last_step()
-    history.truncate(start_step + 1)  # rows are numbered by steps done: keep up to the checkpoint
-    fid_log.truncate(start_step + 1)
+    history.keep_through(start_step)
+    fid_log.keep_through(start_step)
 
     def on_metrics(first_step, rows):
         steps = np.arange(first_step + 1, first_step + 1 + len(rows))
@@ -159,7 +160,7 @@ def run(cfg: Config) -> None:
     started = time.time()
     try:
         with tqdm(total=total_steps, initial=start_step, unit="step", mininterval=2, file=sys.stdout) as progress:
-            fit(trainer, images, labels, total_steps, events, on_metrics, progress, lambda: bool(requested))
+            completed = fit(trainer, images, labels, total_steps, events, on_metrics, progress, lambda: bool(requested))
     except BaseException:
         run.set_tags({"failed_at_step": int(trainer.step.numpy())})
         run.end("FAILED")
@@ -168,7 +169,7 @@ def run(cfg: Config) -> None:
         for s, handler in previous.items():
             signal.signal(s, handler)
     train_seconds = time.time() - started
-    if requested:
+    if not completed:
         step = int(trainer.step.numpy())
         manager.save(checkpoint_number=step)
         run.set_tags({"failed_at_step": step})
