@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 UI_PORT ?= 5000
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: help setup data-source run test bench ui clean
+.PHONY: help setup data-source run test bench report ui clean
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
 	@echo "make test    setup, then the test suite (unit + end-to-end, about 10 minutes)"
 	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json)"
+	@echo "make report  write reports/index.html from the latest run: metrics, samples, curves (opens offline)"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
 
 setup: $(VENV)/.installed .dvc/config data-source
@@ -57,6 +58,9 @@ bench: setup
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/dvc repro sample  # evaluate_speed times evaluate on this pipeline's samples
 	$(BIN)/python bench/evaluate_speed.py
+
+report: setup
+	$(BIN)/fashiongan report
 
 ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \

@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import yaml
 
@@ -15,7 +14,7 @@ def run_cli(*args, cwd=None):
 def test_help_lists_every_stage_and_generate():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("prepare", "classifier", "train", "sample", "evaluate", "generate"):
+    for command in ("prepare", "classifier", "reference", "train", "sample", "evaluate", "generate"):
         assert command in result.stdout
 
 
@@ -46,3 +45,28 @@ def test_generate_from_a_saved_generator(tmp_path):
     assert cli.main(["generate", "--model", str(path), "--class", "sneaker", "--n", "6", "--out", str(out)]) == 0
     assert out.stat().st_size > 0
     assert cli.main(["generate", "--model", str(tmp_path / "missing.keras")]) == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04" + b"\x00" * 64])
+def test_corrupt_model_file_is_one_line_naming_it(tmp_path, capsys, content):
+    path = tmp_path / "generator.keras"
+    path.write_bytes(content)
+    assert cli.main(["generate", "--model", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(path) in err and "not a loadable Keras model" in err
+
+
+def test_a_lambda_layer_is_refused_not_executed(tmp_path, capsys, monkeypatch):
+    import keras
+
+    marker = tmp_path / "executed"
+    monkeypatch.setenv("FASHIONGAN_TEST_MARKER", str(marker))
+    # a Python lambda is saved as bytecode: loading it unsafely would run this
+    payload = lambda x: (__import__("pathlib").Path(__import__("os").environ["FASHIONGAN_TEST_MARKER"]).touch(), x)[1]  # noqa: E731
+    z = keras.Input((8,))
+    keras.Model(z, keras.layers.Lambda(payload)(z)).save(tmp_path / "evil.keras")
+    assert marker.exists()  # it ran once, when the model was built
+    marker.unlink()
+    assert cli.main(["generate", "--model", str(tmp_path / "evil.keras")]) == 1
+    err = capsys.readouterr().err
+    assert "evil.keras" in err and "Lambda" in err and "arbitrary code" in err and not marker.exists()

@@ -15,6 +15,36 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary left behind
 
 
+def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        io.write_json(tmp_path / "out.json", {})
+        (tmp_path / "plain").write_text("")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+
+
+def test_report_is_self_contained_html(tmp_path):
+    from fashiongan import report
+
+    (tmp_path / "reports/samples").mkdir(parents=True)
+    io.write_json(tmp_path / "reports/metrics.json", {"fid": 12.5, "fid_real": 0.6, "n": 100, "memorised_fraction": 0.01})
+    plots.save_grid(tmp_path / "reports/samples/grid.png", np.zeros((4, 28, 28), np.uint8), 2, 2)
+    page = report.write_report(tmp_path).read_text()
+    assert "<td>fid</td><td>12.5</td><td>0.6</td>" in page and "<td>memorised_fraction</td>" in page
+    assert page.count('src="data:image/png;base64,') == 1 and "http" not in page
+
+
+def test_report_without_metrics_names_the_file(tmp_path):
+    from fashiongan import report
+
+    with pytest.raises(FileNotFoundError, match="reports/metrics.json"):
+        report.write_report(tmp_path)
+
+
 def test_image_grid_layout():
     images = np.stack([np.full((28, 28), i, np.uint8) for i in range(6)])
     grid = plots.image_grid(images, rows=2, cols=3, pad=1)

@@ -127,5 +127,7 @@ def test_memorisation_flags_copies():
     rng = np.random.default_rng(10)
     train, test = rng.normal(size=(500, 6)), rng.normal(size=(300, 6))
     copies = train[:200] + 1e-6
-    assert metrics.memorisation(copies, test, train)["fraction_close"] == 1.0
-    assert metrics.memorisation(rng.normal(size=(300, 6)), test, train)["fraction_close"] < 0.05
+    test_nn = metrics.nearest_distances(test, train)
+    assert metrics.memorisation(metrics.nearest_distances(copies, train), test_nn)["fraction_close"] == 1.0
+    fresh = metrics.nearest_distances(rng.normal(size=(300, 6)), train)
+    assert metrics.memorisation(fresh, test_nn)["fraction_close"] < 0.05

@@ -1,4 +1,4 @@
-"""`fashiongan <stage>` (what dvc.yaml runs) and `fashiongan generate` (for users).
+"""`fashiongan <stage>` (what dvc.yaml runs), `fashiongan generate` and `fashiongan compare` (for users).
 
 Expected failures end in one line on stderr naming the culprit and a non-zero exit:
 2 for bad params, 1 for bad data / tracking / diverged training, 130 / 143 for Ctrl-C / SIGTERM.
@@ -16,6 +16,7 @@ from pathlib import Path
 STAGES = {
     "prepare": "find and verify the Fashion-MNIST IDX files, write data/prepared/fashion_mnist.npz",
     "classifier": "train the feature classifier, report its accuracy, cache real-data features",
+    "reference": "score real training images against the test set: each metric's real-data reference",
     "train": "train the GAN (resumes from models/checkpoints when interrupted), log to MLflow",
     "sample": "generate sample.n images from a fixed seed and a 10x10 grid",
     "evaluate": "FID against the test set beside the real-data floor -> reports/metrics.json",
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
+    cmp = commands.add_parser("compare", help="table of the latest MLflow runs, best FID first",
+                              description="Table of the latest MLflow runs of the experiment, best FID first.")
+    cmp.add_argument("--params", default="params.yaml", help="params file naming the experiment (default: params.yaml)")
+    cmp.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment in the params file)")
+    cmp.add_argument("--max-runs", type=int, default=20, help="how many of the latest runs (default 20)")
+    cmp.add_argument("--markdown", action="store_true", help="a Markdown table, for README and PRs")
+    commands.add_parser("report", help="write reports/index.html: metrics, samples and figures, viewable offline",
+                        description="Write reports/index.html (metrics, samples, curves, figures; images "
+                                    "inlined, no network needed) from the pipeline's outputs.")
     return parser
 
 
@@ -65,19 +75,17 @@ def _class_index(label: str) -> int:
 def _generate(args) -> None:
     import math
 
-    import keras
     import numpy as np
 
     from .data import to_uint8
+    from .io import load_model
     from .models import is_conditional
     from .plots import save_grid
 
     if args.n <= 0:
         raise ValueError(f"--n: got {args.n}, expected a positive int")
     path = Path(args.model)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such generator file")
-    generator = keras.models.load_model(path, safe_mode=True)
+    generator = load_model(path)
     latent_dim = generator.inputs[0].shape[-1]
     z = np.random.default_rng(args.seed).standard_normal((args.n, latent_dim)).astype(np.float32)
     if is_conditional(generator):
@@ -101,6 +109,16 @@ def main(argv=None) -> int:
     try:
         if args.command == "generate":
             _generate(args)
+            return 0
+        if args.command == "report":
+            from .report import write_report
+
+            print(f"report: {write_report()}")
+            return 0
+        if args.command == "compare":
+            from .compare import compare
+
+            print(compare(args.experiment or load(args.params).tracking.experiment, args.max_runs, args.markdown))
             return 0
         cfg = load(args.params)
         module = importlib.import_module(f".stages.{args.command}", __package__)

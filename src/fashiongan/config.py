@@ -96,6 +96,7 @@ class EvaluateConfig:
 class TrackingConfig:
     enabled: bool = _rule(lambda v: True, "true or false")
     experiment: str = _rule(lambda v: len(v) > 0, "a non-empty string")
+    register_model: bool = _rule(lambda v: True, "true or false")
 
 
 @dataclass(frozen=True)

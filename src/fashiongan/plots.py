@@ -78,7 +78,7 @@ def save_neighbours(path, queries: np.ndarray, neighbours: np.ndarray) -> None:
 
 
 def save_fid_curve(path, table: np.ndarray, floor: float) -> None:
-    """table: (steps, 2) of step, FID during training."""
+    """table: rows of (step, FID, seconds) during training."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     if len(table):
         ax.plot(table[:, 0], table[:, 1], marker="o", label="generator")

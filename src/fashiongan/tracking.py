@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -31,7 +32,13 @@ def tracking_uri(root: Path | None = None) -> str:
 
 def masked(uri: str) -> str:
     """The URI with any user:password replaced, for messages and logs."""
-    return re.sub(r"//[^/@]+@", "//***@", uri)
+    return re.sub(r"//[^/@\s]+@", "//***@", uri)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
 
 
 def git_commit(root: Path) -> str | None:
@@ -70,6 +77,10 @@ class Run:
             self._pending.append(self.client.log_batch(self.run_id, metrics=metrics[start:start + 1000],
                                                        synchronous=False))
 
+    def last_step(self, key: str) -> int:
+        """The highest step logged for metric `key` (-1 if none): what a resumed run already sent."""
+        return max((m.step for m in self.client.get_metric_history(self.run_id, key)), default=-1)
+
     def log_image(self, image, key: str, step: int) -> None:
         # synchronous must be explicit: MLflow 3.17 treats None as asynchronous here, and the
         # queued image is lost when the process exits before its background thread flushes.
@@ -77,6 +88,41 @@ class Run:
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_generator(self, path: Path, register_as: str | None = None, description: str = "") -> str:
+        """The .keras generator as an MLflow pyfunc model at `runs:/<run>/generator` (signature and
+        input example included), optionally registered; returns the model URI."""
+        import keras
+        import mlflow
+        import numpy as np
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        from .io import load_model
+
+        generator = load_model(path)
+        latent_dim = generator.inputs[0].shape[-1]
+        inputs = [TensorSpec(np.dtype(np.float32), (-1, latent_dim), "z")]
+        example = {"z": np.random.default_rng(0).standard_normal((2, latent_dim)).astype(np.float32)}
+        if len(generator.inputs) == 2:
+            inputs.append(TensorSpec(np.dtype(np.int32), (-1,), "label"))
+            example["label"] = np.array([0, 7], np.int32)
+        signature = ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28, 1))]))
+        mlflow.set_tracking_uri(self.client.tracking_uri)
+        # The fluent API is the only way to log a model; resuming the run and leaving the context
+        # would end it, so the run stays active (and is ended by the caller, as every stage does).
+        mlflow.start_run(run_id=self.run_id)
+        with warnings.catch_warnings():  # the signature is given, so type hints on predict are not needed
+            warnings.filterwarnings("ignore", message=".*type hints", category=UserWarning)
+            info = mlflow.pyfunc.log_model(
+                name="generator", python_model=str(Path(__file__).with_name("mlflow_model.py")),
+                artifacts={"generator": str(path)}, signature=signature, input_example=example,
+                pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={keras.__version__}",
+                                  f"mlflow=={mlflow.__version__}"],
+                registered_model_name=register_as)
+        if register_as:
+            self.client.update_model_version(register_as, info.registered_model_version, description)
+        return info.model_uri
 
     def set_tags(self, tags: dict) -> None:
         for key, value in tags.items():
@@ -89,8 +135,13 @@ class Run:
         self._pending = []
 
     def end(self, status: str = "FINISHED") -> None:
+        import mlflow
+
         self.flush()
-        self.client.set_terminated(self.run_id, status=status)
+        if (active := mlflow.active_run()) and active.info.run_id == self.run_id:
+            mlflow.end_run(status)
+        else:
+            self.client.set_terminated(self.run_id, status=status)
 
 
 class NoRun(Run):
@@ -105,8 +156,14 @@ class NoRun(Run):
     def log_series(self, series):
         pass
 
+    def last_step(self, key):
+        return -1
+
     def log_image(self, image, key, step):
         pass
+
+    def log_generator(self, path, register_as=None, description=""):
+        return None
 
     def log_artifact(self, path, artifact_path=None):
         pass
@@ -128,6 +185,8 @@ def client_for_experiment(name: str):
 
     root = repo_root()
     uri = tracking_uri(root)
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
     with filelock.FileLock(str(root / ".mlflow.lock"), timeout=120):
         client = MlflowClient(uri)
         try:
@@ -135,12 +194,29 @@ def client_for_experiment(name: str):
             experiment_id = experiment.experiment_id if experiment else client.create_experiment(
                 name, artifact_location=(root / "mlruns").as_uri() if uri.startswith("sqlite") else None)
         except Exception as e:  # any store failure: one line naming the store
-            raise TrackingError(f"MLflow store {masked(uri)}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+            reason = masked(str(e).splitlines()[0])  # MLflow's own messages repeat the URI, credentials and all
+            raise TrackingError(f"MLflow store {masked(uri)}: {type(e).__name__}: {reason}") from None
     return client, experiment_id
 
 
 class TrackingError(RuntimeError):
     pass
+
+
+def _check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds when the server is down: MLflow's own client retries for minutes."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(uri)
+    health = urllib.parse.urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""),
+                                      parts.path.rstrip("/") + "/health", "", ""))
+    try:
+        urllib.request.urlopen(health, timeout=timeout).close()
+    except (urllib.error.URLError, OSError) as e:
+        raise TrackingError(f"MLflow server {masked(uri)} is not reachable ({getattr(e, 'reason', e)}); "
+                            "start it, fix MLFLOW_TRACKING_URI, or set tracking.enabled: false") from None
 
 
 def start_run(experiment: str, resume_run_id: str | None = None, tags: dict | None = None) -> Run:

@@ -1,53 +1,29 @@
 """evaluate: the standard GAN metrics of the samples against the real test set, each beside its
-real-data reference: the same metric for real training images (same count) against the test set,
-i.e. what a perfect generator would score.
+real-data reference from the reference stage: the same metric for real training images (same
+count) against the test set, i.e. what a perfect generator would score.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from .. import metrics, plots, runtime, tracking
 from ..config import Config
 from ..data import CLASS_NAMES
 from ..features import FeatureExtractor
-from ..io import write_json
+from ..io import load_model, write_json
 from .classifier import MODEL as CLASSIFIER, REAL_FEATURES
 from .prepare import PREPARED
+from .reference import REFERENCE, TEST_NEAREST_TRAIN
 from .sample import SAMPLES
+from .train import GENERATOR
 
 METRICS = Path("reports/metrics.json")
 FIGURES = Path("reports/figures")
-
-
-def timed(timings: dict, name: str, fn, *args):
-    """fn(*args), adding its wall time to timings[name] (the bench reports the split by metric)."""
-    started = time.perf_counter()
-    value = fn(*args)
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
-    return value
-
-
-def suite(features, proba, test_features, test_labels, timings: dict) -> dict:
-    """Every unconditional metric of one set of images (features, class probabilities) vs the test set."""
-
-    kid, kid_std = timed(timings, "kid", metrics.kernel_inception_distance, features, test_features)
-    score, score_std = timed(timings, "classifier_score", metrics.classifier_score, proba)
-    precision, recall = timed(timings, "precision_recall", metrics.precision_recall, test_features, features)
-    density, coverage = timed(timings, "density_coverage", metrics.density_coverage, test_features, features)
-    classes = timed(timings, "class_coverage", metrics.class_coverage, proba, test_labels)
-    return {
-        "fid": timed(timings, "fid", metrics.fid, features, test_features),
-        "kid": kid, "kid_std": kid_std,
-        "classifier_score": score, "classifier_score_std": score_std,
-        "precision": precision, "recall": recall, "density": density, "coverage": coverage,
-        "class_kl": classes["kl"], "classes_under_1pct": classes["classes_under_1pct"],
-        "class_histogram": classes["histogram"],
-    }
 
 
 def run(cfg: Config) -> None:
@@ -57,20 +33,21 @@ def run(cfg: Config) -> None:
     real = np.load(REAL_FEATURES)
     samples = np.load(SAMPLES)
     images, labels, conditional = samples["images"][:n], samples["labels"][:n], bool(samples["conditional"])
-    extractor = FeatureExtractor(keras.models.load_model(CLASSIFIER, safe_mode=True))
+    extractor = FeatureExtractor(load_model(CLASSIFIER))
     timings = {}
-    features, proba = timed(timings, "features", extractor.features_and_proba, images)
+    features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
     test_features, test_labels = real["test_features"][:n], real["test_labels"][:n]
 
-    generated = suite(features, proba, test_features, test_labels, timings)
-    reference = suite(real["reference_features"][:n], real["reference_proba"][:n], test_features, test_labels, {})
-    memorised = timed(timings, "memorisation", metrics.memorisation, features, test_features, real["train_features"])
+    generated = metrics.suite(features, proba, test_features, test_labels, timings)
+    reference = json.loads(REFERENCE.read_text())
+    if reference["n"] != n:
+        raise ValueError(f"{REFERENCE}: computed for n={reference['n']}, but evaluate.n is {n}: "
+                         "run `dvc repro` (or `fashiongan reference`) first")
+    reference, fid_noise = reference["metrics"], reference["fid_noise"]
+    fake_nn = metrics.timed(timings, "memorisation", metrics.nearest_distances, features, real["train_features"])
+    memorised = metrics.memorisation(fake_nn, np.load(TEST_NEAREST_TRAIN)["distances"])
     if conditional:
         generated["label_accuracy"], generated["label_cross_entropy"] = metrics.conditional_accuracy(proba, labels)
-
-    # A ceiling beside the floor: uniform noise images, so a FID can be placed between the two.
-    noise = np.random.default_rng(cfg.seed).integers(0, 256, images.shape, dtype=np.uint8)
-    fid_noise = metrics.fid(extractor.features(noise), test_features)
 
     histograms = {"generated": generated.pop("class_histogram"), "real train": reference.pop("class_histogram")}
     result = {**generated, **{f"{k}_real": v for k, v in reference.items()},
@@ -94,7 +71,11 @@ def run(cfg: Config) -> None:
     run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
     for path in (METRICS, FIGURES.parent / "metrics_details.json", *sorted(FIGURES.glob("*.png"))):
         run.log_artifact(path, "evaluation")
+    model_uri = run.log_generator(
+        GENERATOR, register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,
+        description=f"FID {result['fid']:.3f} (real-data floor {result['fid_real']:.3f}, n={n}); "
+                    f"KID {result['kid']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}")
     run.end("FINISHED")
     print(f"evaluate: FID {result['fid']:.3f} (real {result['fid_real']:.3f}), KID {result['kid']:.4f}, "
           f"precision {result['precision']:.3f}, recall {result['recall']:.3f}, n={n}, "
-          f"{timings['total']:.0f} s -> {METRICS}")
+          f"{timings['total']:.0f} s -> {METRICS}" + (f", generator logged as {model_uri}" if model_uri else ""))

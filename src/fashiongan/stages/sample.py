@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
-import numpy as np
 
 from .. import runtime, tracking
 from ..config import Config
 from ..data import CLASS_NAMES, to_uint8
-from ..io import write_npz
+from ..io import load_model, write_npz
 from ..models import fixed_latents, generate, is_conditional
 from ..plots import save_grid
 from .train import GENERATOR
@@ -21,7 +19,7 @@ GRID = Path("reports/samples/grid.png")
 
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.train.threads)
-    generator = keras.models.load_model(GENERATOR, safe_mode=True)
+    generator = load_model(GENERATOR)
     conditional = is_conditional(generator)
     latent_dim = generator.inputs[0].shape[-1]
     z, labels = fixed_latents(latent_dim, cfg.sample.n, cfg.sample.seed)

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -25,7 +24,7 @@ from .. import metrics, plots, runtime, tracking
 from ..config import Config, flatten
 from ..data import to_uint8
 from ..features import FeatureExtractor
-from ..io import atomic_path, save_model, write_json
+from ..io import atomic_path, load_model, save_model, write_json
 from ..losses import make_loss
 from ..models import build_gan, fixed_latents, generate
 from ..trainer import METRIC_NAMES, NonFiniteLoss, Trainer, fit, use_xla
@@ -109,10 +108,16 @@ def run(cfg: Config) -> None:
           + (f", MLflow run {run.run_id} in {tracking.masked(tracking.tracking_uri())}" if run.run_id else ""))
 
     history = StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES)
-    fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid"])
-    already_sent = history.last_step()
+    fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid", "seconds"])
+    # Asked of MLflow, not of the CSVs: after a kill -9, rows may be in the CSV whose background
+    # log_batch never reached the store.
+    sent = {name: run.last_step(name) for name in (*METRIC_NAMES, "fid")} if resuming else {}
+    already_sent = min(sent.get(name, -1) for name in METRIC_NAMES)
     history.keep_through(start_step)
     fid_log.keep_through(start_step)
+    # Training seconds at each FID, for FID against wall-clock; a resumed run counts on from its
+    # last FID row (the time between that row and the checkpoint is not counted).
+    seconds_before = float(fid_log.rows()[-1][2]) if fid_log.rows() else 0.0
 
     def on_metrics(first_step, rows):
         steps = np.arange(first_step + 1, first_step + 1 + len(rows))
@@ -128,6 +133,8 @@ def run(cfg: Config) -> None:
     grid_z, grid_labels = fixed_latents(cfg.model.latent_dim, 100, cfg.seed)
 
     def log_samples(step):
+        if step <= already_sent:  # logged before the run was interrupted
+            return
         grid = plots.image_grid(to_uint8(generate(trainer.sampling_generator, grid_z, grid_labels)), 10, 10)
         run.log_image(grid, key="samples", step=step)
 
@@ -137,7 +144,7 @@ def run(cfg: Config) -> None:
     events = [(cfg.train.sample_every, log_samples), (cfg.train.checkpoint_every, save_checkpoint)]
     fid_seconds = 0.0
     if cfg.train.fid_every:
-        extractor = FeatureExtractor(keras.models.load_model(CLASSIFIER, safe_mode=True))
+        extractor = FeatureExtractor(load_model(CLASSIFIER))
         real_stats = metrics.feature_statistics(np.load(REAL_FEATURES)["test_features"])
         fid_z, fid_labels = fixed_latents(cfg.model.latent_dim, cfg.train.fid_samples, cfg.seed + 1)
 
@@ -146,8 +153,9 @@ def run(cfg: Config) -> None:
             started = time.time()
             fake = generate(trainer.sampling_generator, fid_z, fid_labels)
             value = metrics.frechet_distance(*metrics.feature_statistics(extractor.features(fake)), *real_stats)
-            fid_log.append([step], [[value]])
-            run.log_series({"fid": [(step, value)]})
+            fid_log.append([step], [[value, seconds_before + time.time() - started_training]])
+            if step > sent.get("fid", -1):
+                run.log_series({"fid": [(step, value)]})
             fid_seconds += time.time() - started
 
         events.append((cfg.train.fid_every, log_fid))
@@ -157,7 +165,7 @@ def run(cfg: Config) -> None:
     requested: list[int] = []
     previous = {s: signal.signal(s, lambda signum, frame: requested.append(signum))
                 for s in (signal.SIGINT, signal.SIGTERM)}
-    started = time.time()
+    started_training = time.time()
     try:
         with tqdm(total=total_steps, initial=start_step, unit="step", mininterval=2, file=sys.stdout) as progress:
             completed = fit(trainer, images, labels, total_steps, events, on_metrics, progress, lambda: bool(requested))
@@ -168,7 +176,7 @@ def run(cfg: Config) -> None:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    train_seconds = time.time() - started
+    train_seconds = time.time() - started_training
     if not completed:
         step = int(trainer.step.numpy())
         manager.save(checkpoint_number=step)

@@ -1,0 +1,64 @@
+"""A temporary git copy of the project with tiny params, for the end-to-end tests."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+TINY = {
+    "data": {"train_limit": 2000},
+    "classifier": {"epochs": 1},
+    "train": {"epochs": 1, "log_every": 10, "sample_every": 10, "checkpoint_every": 10,
+              "fid_every": 15, "fid_samples": 500, "steps_per_call": 5},
+    "sample": {"n": 1000},
+    "evaluate": {"n": 1000},
+    "tracking": {"register_model": True},
+}
+
+
+def tiny_params(base: dict, overrides: dict) -> dict:
+    params = json.loads(json.dumps(base))
+    for section, values in overrides.items():
+        params[section].update(values)
+    return params
+
+
+def env_for(repo: Path) -> dict:
+    env = dict(os.environ)
+    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1",
+               MLFLOW_DISABLE_TELEMETRY="true", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("DVC_ROOT", None)
+    return env
+
+
+def sh(args, repo, **kwargs):
+    result = subprocess.run(args, cwd=repo, env=env_for(repo), capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def make_repo(repo: Path, overrides: dict = TINY) -> Path:
+    """The project's tracked files in `repo` with tiny params, committed, after `dvc repro`."""
+    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    for name in tracked:
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(base, overrides), sort_keys=False))
+    sh(["git", "init", "-q"], repo)
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", "tiny"], repo)
+    repro = sh(["dvc", "repro"], repo, timeout=900)
+    repo.joinpath("repro.log").write_text(repro.stdout + repro.stderr)
+    return repo

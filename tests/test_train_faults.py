@@ -1,0 +1,72 @@
+"""`fashiongan train` as a subprocess on a tiny synthetic training set: faults end cleanly."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fashiongan.io import write_npz
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    rng = np.random.default_rng(0)
+    write_npz(tmp_path / "data/prepared/fashion_mnist.npz",
+              train_images=rng.integers(0, 256, (640, 28, 28), dtype=np.uint8),
+              train_labels=rng.integers(0, 10, 640, dtype=np.uint8),
+              test_images=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
+              test_labels=rng.integers(0, 10, 100, dtype=np.uint8))
+    return tmp_path
+
+
+def train(workdir, env=None, tracking=True, **train_params):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["tracking"]["enabled"] = tracking
+    params["train"].update(epochs=4, log_every=5, sample_every=10, checkpoint_every=10, fid_every=0,
+                           steps_per_call=5, **train_params)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, "-m", "fashiongan.cli", "train"], cwd=workdir, capture_output=True,
+                          text=True, timeout=300, env={"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_DISABLE_TELEMETRY": "true",
+                                                       "PATH": "/usr/bin:/bin", **(env or {})})
+
+
+def test_a_diverging_learning_rate_stops_at_the_step_keeps_the_checkpoint_and_fails_the_run(workdir):
+    from mlflow.tracking import MlflowClient
+
+    result = train(workdir, learning_rate=1e12, ema=None)
+    assert result.returncode == 1, result.stderr[-2000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("fashiongan train: non-finite loss at step ") and "d_loss=" in message
+    step = int(message.split("step ")[1].split(":")[0])
+    state = json.loads((workdir / "models/checkpoints/state.json").read_text())
+    run = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_run(state["run_id"])
+    assert run.info.status == "FAILED" and int(run.data.tags["failed_at_step"]) >= step - 5
+    assert not (workdir / "models/generator.keras").exists()  # no generator from a diverged run
+
+
+def test_a_tracking_server_that_is_down_fails_fast_before_training(workdir):
+    import time
+
+    started = time.time()
+    result = train(workdir, env={"MLFLOW_TRACKING_URI": "http://user:secret@127.0.0.1:9/"})
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert "http://***@127.0.0.1:9/" in message and "secret" not in result.stderr + result.stdout
+    assert "is not reachable" in message and time.time() - started < 30
+    assert not (workdir / "models/checkpoints/ckpt-10.index").exists()
+
+
+def test_tracking_off_writes_every_dvc_output_and_no_store(workdir):
+    result = train(workdir, tracking=False, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9/"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for path in ("models/generator.keras", "reports/train/history.csv", "reports/train/fid.csv",
+                 "reports/train/losses.png", "reports/train/summary.json"):
+        assert (workdir / path).is_file(), path
+    assert json.loads((workdir / "reports/train/run.json").read_text())["run_id"] is None
+    assert not (workdir / "mlflow.db").exists() and not (workdir / "mlruns").exists()
