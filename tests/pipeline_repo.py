@@ -51,7 +51,8 @@ def make_repo(repo: Path, overrides: dict = TINY) -> Path:
     tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout.split()
     for name in tracked:
-        if (ROOT / name).is_file():
+        # reports/ holds the outputs of the checkout's own runs; the copy makes its own
+        if (ROOT / name).is_file() and not name.startswith("reports/"):
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
     base = yaml.safe_load((ROOT / "params.yaml").read_text())

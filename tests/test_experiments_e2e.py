@@ -19,9 +19,9 @@ def repo(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("exp"))
     sh(["git", "add", "dvc.lock"], repo)
     sh(["git", "commit", "-qm", "baseline"], repo)
-    for lr in LEARNING_RATES:
-        # one intra-op thread each: two parallel jobs on two cores, no oversubscription
-        sh(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={lr}", "-S", "train.threads=1"], repo)
+    # the README's sweep syntax; one intra-op thread each: two parallel jobs on two cores
+    sh(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={','.join(LEARNING_RATES)}",
+        "-S", "train.threads=1"], repo)
     sh(["dvc", "queue", "start", "--jobs", "2"], repo)
     deadline = time.time() + 900
     while time.time() < deadline:
@@ -77,6 +77,10 @@ def test_params_and_metrics_diff_between_experiments(repo):
     diff = json.loads(sh(["dvc", "exp", "diff", names[0], names[1], "--json"], repo).stdout)
     assert "train.learning_rate" in diff["params"]["params.yaml"]
     assert "fid" in diff["metrics"]["reports/metrics.json"]
+    plots = json.loads(sh(["dvc", "plots", "diff", *names, "--json"], repo).stdout)["data"]
+    for name in ("losses", "discriminator_accuracy", "reports/train/fid.csv"):  # curves overlaid
+        assert sorted(plots[name][0]["revisions"]) == names
+    assert sorted(p["revisions"][0] for p in plots["reports/samples/grid.png"]) == names
 
 
 def free_port() -> int:

@@ -84,6 +84,13 @@ def test_classifier_score_bounds():
     assert metrics.classifier_score(constant)[0] == pytest.approx(1.0)
 
 
+def test_classifier_score_does_not_depend_on_sample_order():
+    by_class = np.eye(10)[np.arange(1000) // 100] * 0.9 + 0.01  # a conditional generator's order
+    assert metrics.classifier_score(by_class)[0] == pytest.approx(
+        metrics.classifier_score(by_class[np.random.default_rng(1).permutation(1000)])[0], rel=0.02)
+    assert metrics.classifier_score(by_class)[0] > 5
+
+
 def test_precision_recall_identical_and_disjoint():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(300, 8))

@@ -25,15 +25,21 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def train(workdir, env=None, tracking=True, **train_params):
+def train_command(workdir, env=None, tracking=True, **train_params):
+    """Write tiny params (40 steps, checkpoints every 10) into workdir; the train command and its env."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["tracking"]["enabled"] = tracking
     params["train"].update(epochs=4, log_every=5, sample_every=10, checkpoint_every=10, fid_every=0,
                            steps_per_call=5, **train_params)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run([sys.executable, "-m", "fashiongan.cli", "train"], cwd=workdir, capture_output=True,
-                          text=True, timeout=300, env={"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_DISABLE_TELEMETRY": "true",
-                                                       "PATH": "/usr/bin:/bin", **(env or {})})
+    return [sys.executable, "-m", "fashiongan.cli", "train"], {
+        "TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **(env or {})}
+
+
+def train(workdir, env=None, tracking=True, **train_params):
+    args, env = train_command(workdir, env, tracking, **train_params)
+    return subprocess.run(args, cwd=workdir, capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_a_diverging_learning_rate_stops_at_the_step_keeps_the_checkpoint_and_fails_the_run(workdir):
@@ -70,3 +76,66 @@ def test_tracking_off_writes_every_dvc_output_and_no_store(workdir):
         assert (workdir / path).is_file(), path
     assert json.loads((workdir / "reports/train/run.json").read_text())["run_id"] is None
     assert not (workdir / "mlflow.db").exists() and not (workdir / "mlruns").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mlflow_server(store: Path, port: int) -> subprocess.Popen:
+    import time
+    import urllib.request
+
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=store,
+        env={"PATH": "/usr/bin:/bin", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            return server
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+
+
+def test_a_server_going_away_mid_training_loses_nothing_and_tracking_sync_resends(workdir, tmp_path_factory):
+    from mlflow.tracking import MlflowClient
+
+    store, port = tmp_path_factory.mktemp("store"), free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = mlflow_server(store, port)
+    args, env = train_command(workdir, {"MLFLOW_TRACKING_URI": uri})
+    training = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in training.stdout:  # the run exists, training has not started: the server goes away
+            if "MLflow run" in line:
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    stderr = training.communicate(timeout=300)[1]
+    assert training.returncode == 0, stderr[-2000:]
+    assert stderr.count("stopped answering") == 1 and "fashiongan tracking sync" in stderr
+    assert (workdir / "models/generator.keras").is_file() and (workdir / "reports/train/history.csv").is_file()
+
+    server = mlflow_server(store, port)  # back
+    try:
+        sync = subprocess.run(args[:-1] + ["tracking", "sync"], cwd=workdir, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert sync.returncode == 0 and "tracking sync: 160 metric values sent" in sync.stdout, sync.stderr[-2000:]
+        run_id = json.loads((workdir / "reports/train/run.json").read_text())["run_id"]
+        steps = [m.step for m in MlflowClient(uri).get_metric_history(run_id, "d_loss")]
+        assert sorted(steps) == list(range(1, 41))
+        again = subprocess.run(args[:-1] + ["tracking", "sync"], cwd=workdir, env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert "tracking sync: 0 metric values sent" in again.stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

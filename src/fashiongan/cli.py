@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment in the params file)")
     cmp.add_argument("--max-runs", type=int, default=20, help="how many of the latest runs (default 20)")
     cmp.add_argument("--markdown", action="store_true", help="a Markdown table, for README and PRs")
+    trk = commands.add_parser("tracking", help="MLflow housekeeping: `tracking sync` re-sends metrics after an outage",
+                              description="MLflow housekeeping.")
+    trk.add_argument("action", choices=["sync"], help="sync: send the metrics the store missed while it was away")
+    trk.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     commands.add_parser("report", help="write reports/index.html: metrics, samples and figures, viewable offline",
                         description="Write reports/index.html (metrics, samples, curves, figures; images "
                                     "inlined, no network needed) from the pipeline's outputs.")
@@ -114,6 +118,11 @@ def main(argv=None) -> int:
             from .report import write_report
 
             print(f"report: {write_report()}")
+            return 0
+        if args.command == "tracking":
+            from .stages.train import sync_tracking
+
+            print(sync_tracking(load(args.params)))
             return 0
         if args.command == "compare":
             from .compare import compare

@@ -59,9 +59,13 @@ def kernel_inception_distance(features1, features2, subsets: int = 100, subset_s
     return float(values.mean()), float(values.std())
 
 
-def classifier_score(probabilities, splits: int = 10) -> tuple[float, float]:
-    """Inception-Score style with our classifier: exp(E_x KL(p(y|x) || p(y))), mean and std over splits."""
+def classifier_score(probabilities, splits: int = 10, seed: int = 0) -> tuple[float, float]:
+    """Inception-Score style with our classifier: exp(E_x KL(p(y|x) || p(y))), mean and std over splits.
+
+    Rows are shuffled (seeded) before splitting: samples ordered by class, as a conditional
+    generator's are, would otherwise give one class per split and a score near 1."""
     p = np.asarray(probabilities, np.float64)
+    p = p[np.random.default_rng(seed).permutation(len(p))]
     scores = []
     for part in np.array_split(p, splits):
         marginal = part.mean(axis=0, keepdims=True)

@@ -7,15 +7,21 @@ copy of the repo that is deleted afterwards, and must still write to the repo's 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow's HTTP client retries a dead server for minutes per call by default; a training run
+# should notice in seconds and go on without it (see _survives_outage).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 import filelock  # noqa: E402
 
@@ -49,12 +55,36 @@ def git_commit(root: Path) -> str | None:
     return out.stdout.strip() or None
 
 
+def _survives_outage(method):
+    """Once the store stops answering mid-run, warn once and go on without it: a stage's outputs
+    matter more than its tracking, every per-step metric is also in the train stage's CSVs, and
+    `fashiongan tracking sync` re-sends what MLflow missed."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        from mlflow.exceptions import MlflowException
+
+        if self.lost is not None:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except (MlflowException, OSError) as e:
+            if self.lost is not None:  # a nested guarded call already warned
+                return None
+            self.lost = masked(f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}")[:300]
+            print(f"fashiongan: warning: MLflow store {masked(tracking_uri())} stopped answering ({self.lost}); "
+                  "going on without it. The metrics stay in models/checkpoints/*.csv and reports/: "
+                  "re-send them with `fashiongan tracking sync` once the store is back", file=sys.stderr)
+            return None
+    return guarded
+
+
 class Run:
     """One MLflow run, written through MlflowClient (no global fluent state across stages)."""
 
     def __init__(self, client, run_id: str):
         self.client, self.run_id = client, run_id
         self._pending = []
+        self.lost = None  # why the store stopped answering, once it has
 
     def log_params(self, params: dict) -> None:
         from mlflow.entities import Param
@@ -66,6 +96,7 @@ class Run:
     def log_metrics(self, rows: dict[str, float], step: int) -> None:
         self.log_series({name: [(step, value)] for name, value in rows.items()})
 
+    @_survives_outage
     def log_series(self, series: dict[str, list[tuple[int, float]]]) -> None:
         """Many (step, value) pairs per metric, sent in batches in the background."""
         from mlflow.entities import Metric
@@ -81,14 +112,17 @@ class Run:
         """The highest step logged for metric `key` (-1 if none): what a resumed run already sent."""
         return max((m.step for m in self.client.get_metric_history(self.run_id, key)), default=-1)
 
+    @_survives_outage
     def log_image(self, image, key: str, step: int) -> None:
         # synchronous must be explicit: MLflow 3.17 treats None as asynchronous here, and the
         # queued image is lost when the process exits before its background thread flushes.
         self.client.log_image(self.run_id, image, key=key, step=step, synchronous=True)
 
+    @_survives_outage
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    @_survives_outage
     def log_generator(self, path: Path, register_as: str | None = None, description: str = "") -> str:
         """The .keras generator as an MLflow pyfunc model at `runs:/<run>/generator` (signature and
         input example included), optionally registered; returns the model URI."""
@@ -124,16 +158,19 @@ class Run:
             self.client.update_model_version(register_as, info.registered_model_version, description)
         return info.model_uri
 
+    @_survives_outage
     def set_tags(self, tags: dict) -> None:
         for key, value in tags.items():
             if value is not None:
                 self.client.set_tag(self.run_id, key, str(value))
 
+    @_survives_outage
     def flush(self) -> None:
         for operation in self._pending:
             operation.wait()
         self._pending = []
 
+    @_survives_outage
     def end(self, status: str = "FINISHED") -> None:
         import mlflow
 
@@ -234,13 +271,29 @@ def write_run_file(run: Run, path: Path = RUN_FILE) -> None:
     write_json(path, {"run_id": run.run_id, "tracking_uri": masked(tracking_uri()) if run.run_id else None})
 
 
-def continue_run(enabled: bool, path: Path = RUN_FILE) -> Run:
-    """The run opened by `train`, for `sample` and `evaluate` to append to."""
-    if not enabled:
-        return NoRun()
-    run_id = json.loads(path.read_text())["run_id"]
+def open_run(run_id: str | None) -> Run:
+    """An existing run, to append to (NoRun for None: the run was made with tracking off)."""
     if run_id is None:
         return NoRun()
     from mlflow.tracking import MlflowClient
 
     return Run(MlflowClient(tracking_uri()), run_id)
+
+
+def continue_run(enabled: bool, path: Path = RUN_FILE) -> Run:
+    """The run opened by `train`, for `sample` and `evaluate` to append to."""
+    return open_run(json.loads(path.read_text())["run_id"]) if enabled else NoRun()
+
+
+def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> int:
+    """Send the points of each series past the last step MLflow holds (after an outage); returns
+    how many were sent. Idempotent: a second call sends nothing."""
+    missing = {}
+    for name, points in series.items():
+        last = run.last_step(name)
+        missing[name] = [(step, value) for step, value in points if step > last]
+    run.log_series(missing)
+    run.flush()
+    if run.lost:
+        raise TrackingError(f"MLflow store {masked(tracking_uri())}: {run.lost}")
+    return sum(len(points) for points in missing.values())

@@ -207,3 +207,23 @@ def run(cfg: Config) -> None:
     print(f"train: {total_steps - start_step} steps in {train_seconds:.0f} s "
           f"({summary['steps_per_second']} steps/s) -> {GENERATOR}")
 
+
+
+def sync_tracking(cfg: Config) -> str:
+    """`fashiongan tracking sync`: send the run's per-step metrics (and final metrics, once
+    evaluate has written them) that MLflow missed while its store was away."""
+    if not cfg.tracking.enabled:
+        return "tracking.enabled is false: nothing to sync"
+    if not STATE.is_file():
+        raise FileNotFoundError(f"{STATE}: no training run to sync; run `dvc repro` first")
+    run = tracking.open_run(json.loads(STATE.read_text())["run_id"])
+    series = {}
+    for path, columns in ((CHECKPOINTS / "history.csv", METRIC_NAMES), (CHECKPOINTS / "fid.csv", ["fid"])):
+        rows = StepLog(path, columns).rows() if path.is_file() else []
+        for j, name in enumerate(columns, start=1):
+            series[name] = [(int(row[0]), float(row[j])) for row in rows]
+    final = Path("reports/metrics.json")
+    if final.is_file():
+        series |= {f"eval.{k}": [(0, v)] for k, v in json.loads(final.read_text()).items()}
+    sent = tracking.sync(run, series)
+    return f"tracking sync: {sent} metric values sent to run {run.run_id} in {tracking.masked(tracking.tracking_uri())}"
