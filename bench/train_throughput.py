@@ -213,7 +213,8 @@ def main(argv=None):
         "ratio_trainer_over_tutorial": ratio,
         "trainer_gflops": achieved, "matmul_peak_gflops": peak,
         "tracking": {"tracked_steps_per_s": overhead["tracked"], "untracked_steps_per_s": overhead["untracked"],
-                     "overhead_fraction": tracking_cost},
+                     "overhead_fraction": tracking_cost,
+                     "rounds": {"tracked": overhead["tracked_all"], "untracked": overhead["untracked_all"]}},
         "dcgan_images_per_s": dcgan_images,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

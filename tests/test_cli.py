@@ -14,7 +14,7 @@ def run_cli(*args, cwd=None):
 def test_help_lists_every_stage_and_generate():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("prepare", "classifier", "reference", "train", "sample", "evaluate", "generate"):
+    for command in ("validate", "prepare", "classifier", "reference", "train", "sample", "evaluate", "generate"):
         assert command in result.stdout
 
 

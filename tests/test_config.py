@@ -40,6 +40,15 @@ def _mutated(raw, dotted, value):
     ("train.beta_1", 1.0, "train.beta_1: got 1.0, expected a number in [0, 1)"),
     ("train.ema", 1.5, "train.ema: got 1.5"),
     ("evaluate.n", 20000, "evaluate.n: got 20000, expected at most 10000"),
+    ("train.d_steps", 0, "train.d_steps: got 0, expected a positive int"),
+    ("seed", "x", "seed: got 'x', expected an int >= 0"),
+    ("tracking.enabled", "yes", "tracking.enabled: got 'yes', expected true or false"),
+    ("train.jit_compile", "maybe", "train.jit_compile: got 'maybe', expected true, false or auto"),
+    ("sample.n", 0, "sample.n: got 0, expected a positive int"),
+    ("train.fid_samples", 100000, "train.fid_samples: got 100000, expected at most 10000"),
+    ("data.train_limit", 100000, "data.train_limit: got 100000, expected null or at most 60000"),
+    ("train.lr_g", -1, "train.lr_g: got -1, expected null or a positive number"),
+    ("train.threads", -2, "train.threads: got -2, expected an int >= 0"),
 ])
 def test_bad_values_name_key_value_and_allowed(raw_params, dotted, value, expected):
     with pytest.raises(ConfigError) as err:

@@ -123,6 +123,22 @@ def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(rep
     assert "fid_real" in metrics
 
 
+@pytest.mark.e2e
+def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
+    params_text = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(params_text)
+    params["train"]["loss"] = "hinged"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    outputs = [repo / p for p in ("models/generator.keras", "reports/metrics.json", "reports/train/history.csv")]
+    before = [p.stat().st_mtime_ns for p in outputs]
+    result = subprocess.run(["dvc", "repro"], cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=300)
+    (repo / "params.yaml").write_text(params_text)
+    assert result.returncode != 0
+    message = [line for line in result.stderr.splitlines() if line.startswith("fashiongan:")]
+    assert message == ["fashiongan: train.loss: got 'hinged', expected one of: bce, hinge, wgan-gp"], result.stderr
+    assert [p.stat().st_mtime_ns for p in outputs] == before
+
+
 def interrupt_training(repo, learning_rate: float, signum: int, past_checkpoint: int):
     """Start a 93-step `fashiongan train` (checkpoints every 10) with fresh params, send `signum`
     once a checkpoint past `past_checkpoint` of this run exists; returns (exit code, output)."""

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 STAGES = {
+    "validate": "check params.yaml before any stage runs (a bad value stops dvc repro with outputs intact)",
     "prepare": "find and verify the Fashion-MNIST IDX files, write data/prepared/fashion_mnist.npz",
     "classifier": "train the feature classifier, report its accuracy, cache real-data features",
     "reference": "score real training images against the test set: each metric's real-data reference",

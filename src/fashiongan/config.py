@@ -165,6 +165,9 @@ def _build(cls, raw, prefix: str):
 def _check_consistency(cfg: Config) -> None:
     if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
         raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
+    if cfg.data.train_limit is not None and cfg.data.train_limit > TRAIN_IMAGES:
+        raise ConfigError(f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {TRAIN_IMAGES} "
+                          "(the training set)")
     if cfg.train_images < cfg.train.batch_size * cfg.train.d_steps:
         raise ConfigError(
             f"train.batch_size: got {cfg.train.batch_size}, expected at most the {cfg.train_images} training images"
