@@ -20,7 +20,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from fashiongan import config  # noqa: E402
-from fashiongan.config import TrackingConfig  # noqa: E402
 from fashiongan.stages import evaluate, reference  # noqa: E402
 from fashiongan.stages.sample import SAMPLES  # noqa: E402
 
@@ -28,7 +27,8 @@ OUT = Path("reports/bench/evaluate_speed.json")
 
 
 def main():
-    cfg = dataclasses.replace(config.load("params.yaml"), tracking=TrackingConfig(enabled=False, experiment="bench"))
+    cfg = config.load("params.yaml")
+    cfg = dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, enabled=False))
     if not SAMPLES.exists():
         sys.exit(f"{SAMPLES} missing: run `make run` first")
     root = Path.cwd()

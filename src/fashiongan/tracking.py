@@ -185,7 +185,7 @@ class NoRun(Run):
     """tracking.enabled: false: every call is a no-op; DVC metrics and plots are still written."""
 
     def __init__(self):
-        self.run_id = None
+        self.run_id, self.lost = None, None
 
     def log_params(self, params):
         pass

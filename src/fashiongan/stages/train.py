@@ -109,12 +109,16 @@ def run(cfg: Config) -> None:
 
     history = StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES)
     fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid", "seconds"])
-    # Asked of MLflow, not of the CSVs: after a kill -9, rows may be in the CSV whose background
-    # log_batch never reached the store.
-    sent = {name: run.last_step(name) for name in (*METRIC_NAMES, "fid")} if resuming else {}
-    already_sent = min(sent.get(name, -1) for name in METRIC_NAMES)
     history.keep_through(start_step)
     fid_log.keep_through(start_step)
+    sent = {}
+    if resuming:
+        # After a kill -9, rows up to the checkpoint may be in the CSVs while their background
+        # log_batch never reached the store: send those now. Later steps are recomputed; of
+        # those, MLflow may already hold some (asked of MLflow, not of the CSVs).
+        tracking.sync(run, logged_series(history, fid_log))
+        sent = {name: run.last_step(name) for name in (*METRIC_NAMES, "fid")}
+    already_sent = min(sent.get(name, -1) for name in METRIC_NAMES)
     # Training seconds at each FID, for FID against wall-clock; a resumed run counts on from its
     # last FID row (the time between that row and the checkpoint is not counted).
     seconds_before = float(fid_log.rows()[-1][2]) if fid_log.rows() else 0.0
@@ -141,7 +145,7 @@ def run(cfg: Config) -> None:
     def save_checkpoint(step):
         manager.save(checkpoint_number=step)
 
-    events = [(cfg.train.sample_every, log_samples), (cfg.train.checkpoint_every, save_checkpoint)]
+    events = [(cfg.train.sample_every, log_samples)]
     fid_seconds = 0.0
     if cfg.train.fid_every:
         extractor = FeatureExtractor(load_model(CLASSIFIER))
@@ -159,6 +163,8 @@ def run(cfg: Config) -> None:
             fid_seconds += time.time() - started
 
         events.append((cfg.train.fid_every, log_fid))
+    # last, so that a checkpoint at step N means every step-N event has run
+    events.append((cfg.train.checkpoint_every, save_checkpoint))
 
     # Ctrl-C / SIGTERM are deferred to the end of the current chunk, so that metrics, CSV and
     # checkpoint agree on the step where training stopped; then the usual handler runs.
@@ -209,6 +215,14 @@ def run(cfg: Config) -> None:
 
 
 
+def logged_series(history: StepLog, fid_log: StepLog) -> dict[str, list[tuple[int, float]]]:
+    """The MLflow series the CSVs hold: every per-step metric and the FIDs."""
+    rows = history.rows()
+    series = {name: [(int(r[0]), float(r[j])) for r in rows] for j, name in enumerate(METRIC_NAMES, start=1)}
+    series["fid"] = [(int(r[0]), float(r[1])) for r in fid_log.rows()]
+    return series
+
+
 def sync_tracking(cfg: Config) -> str:
     """`fashiongan tracking sync`: send the run's per-step metrics (and final metrics, once
     evaluate has written them) that MLflow missed while its store was away."""
@@ -217,11 +231,8 @@ def sync_tracking(cfg: Config) -> str:
     if not STATE.is_file():
         raise FileNotFoundError(f"{STATE}: no training run to sync; run `dvc repro` first")
     run = tracking.open_run(json.loads(STATE.read_text())["run_id"])
-    series = {}
-    for path, columns in ((CHECKPOINTS / "history.csv", METRIC_NAMES), (CHECKPOINTS / "fid.csv", ["fid"])):
-        rows = StepLog(path, columns).rows() if path.is_file() else []
-        for j, name in enumerate(columns, start=1):
-            series[name] = [(int(row[0]), float(row[j])) for row in rows]
+    series = logged_series(StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES),
+                           StepLog(CHECKPOINTS / "fid.csv", ["fid", "seconds"]))
     final = Path("reports/metrics.json")
     if final.is_file():
         series |= {f"eval.{k}": [(0, v)] for k, v in json.loads(final.read_text()).items()}
