@@ -1,4 +1,4 @@
-"""`fashiongan <stage>` (what dvc.yaml runs), `fashiongan generate` and `fashiongan compare` (for users).
+"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `compare`, `report` and `tracking sync` (for users).
 
 Expected failures end in one line on stderr naming the culprit and a non-zero exit:
 2 for bad params, 1 for bad data / tracking / diverged training, 130 / 143 for Ctrl-C / SIGTERM.

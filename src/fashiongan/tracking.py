@@ -37,14 +37,8 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def masked(uri: str) -> str:
-    """The URI with any user:password replaced, for messages and logs."""
+    """The text (a URI, or an error message quoting one) with any user:password replaced."""
     return re.sub(r"//[^/@\s]+@", "//***@", uri)
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 def git_commit(root: Path) -> str | None:
@@ -93,9 +87,6 @@ class Run:
         for start in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[start:start + 100])
 
-    def log_metrics(self, rows: dict[str, float], step: int) -> None:
-        self.log_series({name: [(step, value)] for name, value in rows.items()})
-
     @_survives_outage
     def log_series(self, series: dict[str, list[tuple[int, float]]]) -> None:
         """Many (step, value) pairs per metric, sent in batches in the background."""
@@ -126,6 +117,8 @@ class Run:
     def log_generator(self, path: Path, register_as: str | None = None, description: str = "") -> str:
         """The .keras generator as an MLflow pyfunc model at `runs:/<run>/generator` (signature and
         input example included), optionally registered; returns the model URI."""
+        from importlib.metadata import version
+
         import keras
         import mlflow
         import numpy as np
@@ -151,7 +144,7 @@ class Run:
             info = mlflow.pyfunc.log_model(
                 name="generator", python_model=str(Path(__file__).with_name("mlflow_model.py")),
                 artifacts={"generator": str(path)}, signature=signature, input_example=example,
-                pip_requirements=[f"tensorflow=={_version('tensorflow')}", f"keras=={keras.__version__}",
+                pip_requirements=[f"tensorflow=={version('tensorflow')}", f"keras=={keras.__version__}",
                                   f"mlflow=={mlflow.__version__}"],
                 registered_model_name=register_as)
         if register_as:
@@ -285,15 +278,17 @@ def continue_run(enabled: bool, path: Path = RUN_FILE) -> Run:
     return open_run(json.loads(path.read_text())["run_id"]) if enabled else NoRun()
 
 
-def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> int:
-    """Send the points of each series past the last step MLflow holds (after an outage); returns
-    how many were sent. Idempotent: a second call sends nothing."""
-    missing = {}
+def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dict[str, int]]:
+    """Send the points of each series past the last step MLflow holds (after an outage).
+    Returns how many were sent and, per series, the last step MLflow now holds. Idempotent: a
+    second call sends nothing."""
+    missing, held = {}, {}
     for name, points in series.items():
         last = run.last_step(name)
         missing[name] = [(step, value) for step, value in points if step > last]
+        held[name] = max([last, *(step for step, _ in missing[name])])
     run.log_series(missing)
     run.flush()
     if run.lost:
         raise TrackingError(f"MLflow store {masked(tracking_uri())}: {run.lost}")
-    return sum(len(points) for points in missing.values())
+    return sum(len(points) for points in missing.values()), held

@@ -3,8 +3,9 @@
 Real training images scored against the test set exactly as evaluate scores generated images,
 i.e. what a perfect generator would score, plus each test image's distance to its nearest
 training image (the memorisation baseline) and, as a ceiling beside the floor, the FID of
-uniform noise images, so a generator's FID can be placed between the two. A DVC output: experiments that change only GAN
-params reuse it instead of recomputing it (it was half of evaluate's time).
+uniform noise images, so a generator's FID can be placed between the two. A DVC output:
+experiments that change only GAN params reuse it instead of recomputing it (it was half of
+evaluate's time).
 """
 
 from __future__ import annotations

@@ -50,10 +50,6 @@ class StepLog:
         with self.path.open() as f:
             return list(csv.reader(f))[1:]
 
-    def last_step(self) -> int:
-        rows = self.rows()
-        return int(rows[-1][0]) if rows else -1
-
     def keep_through(self, step: int) -> None:
         """Drop the rows after `step` (they are recomputed when training resumes from it)."""
         kept = [r for r in self.rows() if int(r[0]) <= step]
@@ -111,14 +107,13 @@ def run(cfg: Config) -> None:
     fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid", "seconds"])
     history.keep_through(start_step)
     fid_log.keep_through(start_step)
-    sent = {}
+    held = {}
     if resuming:
         # After a kill -9, rows up to the checkpoint may be in the CSVs while their background
         # log_batch never reached the store: send those now. Later steps are recomputed; of
         # those, MLflow may already hold some (asked of MLflow, not of the CSVs).
-        tracking.sync(run, logged_series(history, fid_log))
-        sent = {name: run.last_step(name) for name in (*METRIC_NAMES, "fid")}
-    already_sent = min(sent.get(name, -1) for name in METRIC_NAMES)
+        _, held = tracking.sync(run, logged_series(history, fid_log))
+    already_sent = min(held.get(name, -1) for name in METRIC_NAMES)
     # Training seconds at each FID, for FID against wall-clock; a resumed run counts on from its
     # last FID row (the time between that row and the checkpoint is not counted).
     seconds_before = float(fid_log.rows()[-1][2]) if fid_log.rows() else 0.0
@@ -158,7 +153,7 @@ def run(cfg: Config) -> None:
             fake = generate(trainer.sampling_generator, fid_z, fid_labels)
             value = metrics.frechet_distance(*metrics.feature_statistics(extractor.features(fake)), *real_stats)
             fid_log.append([step], [[value, seconds_before + time.time() - started_training]])
-            if step > sent.get("fid", -1):
+            if step > held.get("fid", -1):
                 run.log_series({"fid": [(step, value)]})
             fid_seconds += time.time() - started
 
@@ -236,5 +231,5 @@ def sync_tracking(cfg: Config) -> str:
     final = Path("reports/metrics.json")
     if final.is_file():
         series |= {f"eval.{k}": [(0, v)] for k, v in json.loads(final.read_text()).items()}
-    sent = tracking.sync(run, series)
+    sent, _ = tracking.sync(run, series)
     return f"tracking sync: {sent} metric values sent to run {run.run_id} in {tracking.masked(tracking.tracking_uri())}"
