@@ -49,6 +49,8 @@ def _mutated(raw, dotted, value):
     ("data.train_limit", 100000, "data.train_limit: got 100000, expected null or at most 60000"),
     ("train.lr_g", -1, "train.lr_g: got -1, expected null or a positive number"),
     ("train.threads", -2, "train.threads: got -2, expected an int >= 0"),
+    ("train.strategy", "tpu", "train.strategy: got 'tpu', expected one of: auto, one_device, mirrored, multi_worker"),
+    ("train.mixed_precision", "fp8", "train.mixed_precision: got 'fp8', expected one of: auto, float32, mixed_float16"),
 ])
 def test_bad_values_name_key_value_and_allowed(raw_params, dotted, value, expected):
     with pytest.raises(ConfigError) as err:

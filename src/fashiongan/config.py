@@ -15,6 +15,10 @@ from pathlib import Path
 
 import yaml
 
+# tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
 
 class ConfigError(ValueError):
     """A params file that cannot be used; the message is one line naming the culprit."""
@@ -71,6 +75,8 @@ class TrainConfig:
     checkpoint_every: int = _rule(_positive, "a positive int")
     fid_every: int = _rule(_non_negative, "an int >= 0 (0 = off)")
     fid_samples: int = _rule(lambda v: v >= 2, "an int >= 2")
+    strategy: str = _rule(lambda v: v in STRATEGIES, "one of: " + ", ".join(STRATEGIES))
+    mixed_precision: str = _rule(lambda v: v in PRECISIONS, "one of: " + ", ".join(PRECISIONS))
 
     @property
     def g_learning_rate(self) -> float:

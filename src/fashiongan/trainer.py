@@ -5,6 +5,12 @@ a uint8 tensor, each step gathers its batch by index, noise is drawn with statel
 by the step, and per-step metrics stay on the device until the caller fetches a chunk.
 Because data order and noise are pure functions of (seed, step), a checkpoint only needs the
 models, the optimizers and the step to resume bit-for-bit on the same path.
+
+Under a tf.distribute strategy each step runs in `strategy.run`: replica r of R takes rows
+[r*B/R, (r+1)*B/R) of the global batch B and of the global noise draw, so the replicas together
+see exactly what one device would; the optimizers sum the replicas' gradients of losses that
+were averaged over the global batch. With one device the strategy is TensorFlow's default one,
+whose `run` just calls the step.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from .models import GAN
 METRIC_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")
 
 
-
 class NonFiniteLoss(RuntimeError):
     """Training diverged; the message names the step and the losses."""
 
@@ -30,8 +35,11 @@ class NonFiniteLoss(RuntimeError):
 _STREAM_SHUFFLE, _STREAM_D_NOISE, _STREAM_G_NOISE, _STREAM_GP = range(4)
 
 
-def use_xla(cfg: TrainConfig, arch: str) -> bool:
-    """XLA speeds up the MLP about 1.5x on CPU but makes convolutions about 10x slower there."""
+def use_xla(cfg: TrainConfig, arch: str, replicas: int = 1) -> bool:
+    """XLA speeds up the MLP about 1.5x on CPU but makes convolutions about 10x slower there.
+    A loop of `strategy.run` over several replicas is not one XLA cluster: off there."""
+    if replicas > 1:
+        return False
     if cfg.jit_compile == "auto":
         return arch == "mlp" or bool(tf.config.list_physical_devices("GPU"))
     return bool(cfg.jit_compile)
@@ -51,24 +59,36 @@ class Trainer:
     seed: int
     latent_dim: int
     jit_compile: bool
+    strategy: tf.distribute.Strategy = None  # None: the default (one device); build `gan` in its scope
 
     def __post_init__(self):
-        self.g_optimizer = keras.optimizers.Adam(self.cfg.g_learning_rate, beta_1=self.cfg.beta_1)
-        self.d_optimizer = keras.optimizers.Adam(self.cfg.d_learning_rate, beta_1=self.cfg.beta_1)
-        # Optimizer slots must exist before tracing into a while loop / XLA cluster.
-        self.g_optimizer.build(self.gan.generator.trainable_variables)
-        self.d_optimizer.build(self.gan.discriminator.trainable_variables)
-        self.ema_generator = None
-        if self.cfg.ema:
-            self.ema_generator = keras.models.clone_model(self.gan.generator)
-            self.ema_generator.set_weights(self.gan.generator.get_weights())
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.strategy = self.strategy or tf.distribute.get_strategy()
+        if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"train.batch_size: got {self.cfg.batch_size}, expected a multiple of the "
+                             f"{self.strategy.num_replicas_in_sync} replicas (it is the global batch)")
+        with self.strategy.scope():
+            self.g_optimizer = self._optimizer(self.cfg.g_learning_rate)
+            self.d_optimizer = self._optimizer(self.cfg.d_learning_rate)
+            # Optimizer slots must exist before tracing into a while loop / XLA cluster.
+            self.g_optimizer.build(self.gan.generator.trainable_variables)
+            self.d_optimizer.build(self.gan.discriminator.trainable_variables)
+            self.ema_generator = None
+            if self.cfg.ema:
+                self.ema_generator = keras.models.clone_model(self.gan.generator)
+                self.ema_generator.set_weights(self.gan.generator.get_weights())
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator, discriminator=self.gan.discriminator,
             g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step,
             **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
         )
         self._compiled = {}
+
+    def _optimizer(self, learning_rate):
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.cfg.beta_1)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":  # bfloat16 needs no scaling
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     @property
     def sampling_generator(self) -> keras.Model:
@@ -79,42 +99,54 @@ class Trainer:
         return tf.stack([tf.constant(self.seed * 8 + stream, tf.int64), tf.cast(counter, tf.int64)])
 
     def _train_step(self, images, labels, order):
+        """One step on this replica's share of the global batch; returns its share of the metrics
+        (summed over replicas they are the global batch's)."""
         cfg, gan, batch = self.cfg, self.gan, self.cfg.batch_size
+        replicas = self.strategy.num_replicas_in_sync
+        local = batch // replicas
+        replica = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
+        share = slice(None) if replicas == 1 else slice(replica * local, (replica + 1) * local)
         steps_per_epoch = tf.shape(order, out_type=tf.int64)[0] // batch // cfg.d_steps
         d_losses, acc_real, acc_fake = [], [], []
         for d in range(cfg.d_steps):
             batch_index = self.step * cfg.d_steps + d
-            start = ((self.step % steps_per_epoch) * cfg.d_steps + d) * batch
-            idx = tf.gather(order, start + tf.range(batch, dtype=tf.int64))  # static shape for XLA
+            start = ((self.step % steps_per_epoch) * cfg.d_steps + d) * batch + replica * local
+            idx = tf.gather(order, start + tf.range(local, dtype=tf.int64))  # static shape for XLA
             real = tf.cast(tf.gather(images, idx), tf.float32)[..., None] / 127.5 - 1.0
             y = tf.gather(labels, idx)
-            z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_D_NOISE, batch_index))
+            z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_D_NOISE, batch_index))[share]
             fake = gan.generate(z, y, training=True)
             with tf.GradientTape() as tape:
                 real_logits = gan.criticize(real, y)
                 fake_logits = gan.criticize(fake, y)
                 per_example = self.loss.d_loss(real_logits, fake_logits) + self.loss.d_regularizer(
-                    lambda x: gan.criticize(x, y), real, fake, self._seed(_STREAM_GP, batch_index))
+                    lambda x: gan.criticize(x, y), real, fake,
+                    self._seed(_STREAM_GP, batch_index * replicas + replica))
                 d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
+                scaled = self.d_optimizer.scale_loss(d_loss)  # identity unless float16 loss scaling
             d_vars = gan.discriminator.trainable_variables
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
             d_losses.append(d_loss)
-            acc_real.append(tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)))
-            acc_fake.append(tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32)))
+            acc_real.append(tf.reduce_sum(tf.cast(real_logits > 0, tf.float32)) / batch)
+            acc_fake.append(tf.reduce_sum(tf.cast(fake_logits < 0, tf.float32)) / batch)
 
-        z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_G_NOISE, self.step))
+        z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_G_NOISE, self.step))[share]
         with tf.GradientTape() as tape:
             fake_logits = gan.criticize(gan.generate(z, y, training=True), y)
             g_loss = tf.nn.compute_average_loss(self.loss.g_loss(fake_logits), global_batch_size=batch)
+            scaled = self.g_optimizer.scale_loss(g_loss)
         g_vars = gan.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-        if self.ema_generator is not None:
-            decay = self.cfg.ema
-            for average, current in zip(self.ema_generator.weights, gan.generator.weights):
-                average.assign(decay * average + (1.0 - decay) * current)
-        self.step.assign_add(1)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
         return tf.stack([g_loss, tf.add_n(d_losses) / cfg.d_steps,
                          tf.add_n(acc_real) / cfg.d_steps, tf.add_n(acc_fake) / cfg.d_steps])
+
+    def _after_step(self):
+        """Cross-replica bookkeeping: the weight average and the step counter."""
+        if self.ema_generator is not None:
+            decay = self.cfg.ema
+            for average, current in zip(self.ema_generator.weights, self.gan.generator.weights):
+                average.assign(decay * average + (1.0 - decay) * current)
+        self.step.assign_add(1)
 
     def _steps_function(self, n: int):
         if n not in self._compiled:
@@ -122,7 +154,9 @@ class Trainer:
             def run(images, labels, order):
                 history = tf.TensorArray(tf.float32, size=n)
                 for i in tf.range(n):
-                    history = history.write(i, self._train_step(images, labels, order))
+                    shares = self.strategy.run(self._train_step, args=(images, labels, order))
+                    history = history.write(i, self.strategy.reduce(tf.distribute.ReduceOp.SUM, shares, axis=None))
+                    self._after_step()
                 return history.stack()
 
             self._compiled[n] = run

@@ -2,6 +2,11 @@
 
 An interrupted run (Ctrl-C, SIGTERM, kill -9) resumes from its last checkpoint on the next
 `dvc repro`, in the same MLflow run, when the params are unchanged.
+
+With `train.strategy: multi_worker` every worker runs this stage with its own TF_CONFIG; only the
+chief writes models, reports, checkpoints and the MLflow run. The other workers take part in
+checkpointing (MultiWorkerMirroredStrategy needs every worker there) into a scratch directory
+that they delete when they finish.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from .. import metrics, plots, runtime, tracking
+from .. import distribute, metrics, plots, runtime, tracking
 from ..config import Config, flatten
 from ..data import to_uint8
 from ..features import FeatureExtractor
@@ -69,46 +76,56 @@ def fingerprint(cfg: Config) -> str:
 
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.train.threads)
+    strategy = distribute.make_strategy(cfg.train.strategy)  # first: multi_worker must precede any op
+    chief = distribute.is_chief(strategy)
+    keras.mixed_precision.set_global_policy(distribute.precision_policy(cfg.train.mixed_precision))
     arrays = np.load(PREPARED)
     images, labels = arrays["train_images"], arrays["train_labels"]
 
-    gan = build_gan(cfg.model)
+    replicas = strategy.num_replicas_in_sync
+    with strategy.scope():
+        gan = build_gan(cfg.model, synchronized_batch_norm=replicas > 1)
     trainer = Trainer(gan, make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
-                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch))
+                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy)
     total_steps = cfg.train.epochs * trainer.steps_per_epoch(len(images))
 
+    workdir = CHECKPOINTS if chief else Path(tempfile.mkdtemp(prefix=f"fashiongan-{distribute.task_name()}-"))
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, str(CHECKPOINTS), max_to_keep=3)
+    latest = tf.train.latest_checkpoint(str(CHECKPOINTS))
     state = json.loads(STATE.read_text()) if STATE.exists() else {}
-    resuming = (state.get("fingerprint") == fingerprint(cfg) and not state.get("finished")
-                and manager.latest_checkpoint is not None)
+    resuming = state.get("fingerprint") == fingerprint(cfg) and not state.get("finished") and latest is not None
     if resuming:
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    else:
+        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+    elif chief:
         shutil.rmtree(CHECKPOINTS)
         CHECKPOINTS.mkdir(parents=True)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, str(workdir), max_to_keep=3)
     start_step = int(trainer.step.numpy())
 
     run = tracking.NoRun()
-    if cfg.tracking.enabled:
+    if cfg.tracking.enabled and chief:
         run = tracking.start_run(cfg.tracking.experiment, state.get("run_id") if resuming else None)
     if not resuming:
         run.log_params(flatten(cfg))
         run.set_tags({"git_commit": tracking.git_commit(tracking.repo_root()),
                       "dvc_exp": os.environ.get("DVC_EXP_NAME"),
                       "model.arch": cfg.model.arch, "train.loss": cfg.train.loss,
-                      "model.conditional": cfg.model.conditional})
-    write_json(STATE, {"fingerprint": fingerprint(cfg), "run_id": run.run_id, "finished": False})
+                      "model.conditional": cfg.model.conditional,
+                      "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name})
+    if chief:
+        write_json(STATE, {"fingerprint": fingerprint(cfg), "run_id": run.run_id, "finished": False})
     print(f"train: {cfg.model.arch}, {total_steps} steps "
           + (f"(resuming at step {start_step})" if resuming else "(fresh)")
+          + (f" on {replicas} replicas" if replicas > 1 else "")
+          + ("" if chief else f", {distribute.task_name()} (not the chief: scratch in {workdir})")
           + (f", MLflow run {run.run_id} in {tracking.masked(tracking.tracking_uri())}" if run.run_id else ""))
 
-    history = StepLog(CHECKPOINTS / "history.csv", METRIC_NAMES)
-    fid_log = StepLog(CHECKPOINTS / "fid.csv", ["fid", "seconds"])
+    history = StepLog(workdir / "history.csv", METRIC_NAMES)
+    fid_log = StepLog(workdir / "fid.csv", ["fid", "seconds"])
     history.keep_through(start_step)
     fid_log.keep_through(start_step)
     held = {}
-    if resuming:
+    if resuming and chief:
         # After a kill -9, rows up to the checkpoint may be in the CSVs while their background
         # log_batch never reached the store: send those now. Later steps are recomputed; of
         # those, MLflow may already hold some (asked of MLflow, not of the CSVs).
@@ -140,11 +157,17 @@ def run(cfg: Config) -> None:
     def save_checkpoint(step):
         manager.save(checkpoint_number=step)
 
-    events = [(cfg.train.sample_every, log_samples)]
+    def chief_only(event):
+        # every worker keeps the same event steps: they cut the compiled chunks, which must
+        # line up across workers for their collectives to match
+        return event if chief else (lambda step: None)
+
+    events = [(cfg.train.sample_every, chief_only(log_samples))]
     fid_seconds = 0.0
     if cfg.train.fid_every:
-        extractor = FeatureExtractor(load_model(CLASSIFIER))
-        real_stats = metrics.feature_statistics(np.load(REAL_FEATURES)["test_features"])
+        if chief:  # a worker keeps the event (see chief_only), not its inputs
+            extractor = FeatureExtractor(load_model(CLASSIFIER))
+            real_stats = metrics.feature_statistics(np.load(REAL_FEATURES)["test_features"])
         fid_z, fid_labels = fixed_latents(cfg.model.latent_dim, cfg.train.fid_samples, cfg.seed + 1)
 
         def log_fid(step):
@@ -157,7 +180,7 @@ def run(cfg: Config) -> None:
                 run.log_series({"fid": [(step, value)]})
             fid_seconds += time.time() - started
 
-        events.append((cfg.train.fid_every, log_fid))
+        events.append((cfg.train.fid_every, chief_only(log_fid)))
     # last, so that a checkpoint at step N means every step-N event has run
     events.append((cfg.train.checkpoint_every, save_checkpoint))
 
@@ -189,6 +212,10 @@ def run(cfg: Config) -> None:
         if callable(handler):
             handler(requested[0], None)
         raise KeyboardInterrupt
+    if not chief:
+        shutil.rmtree(workdir)
+        print(f"train: {distribute.task_name()} done; the chief writes the outputs")
+        return
 
     save_model(trainer.sampling_generator, GENERATOR)
     REPORTS.mkdir(parents=True, exist_ok=True)

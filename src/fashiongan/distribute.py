@@ -1,0 +1,62 @@
+"""Which tf.distribute strategy and which float policy a training run uses.
+
+`auto` keeps one device unless several GPUs are visible. `mirrored` replicates over the GPUs,
+or over the CPU's logical devices when there are no GPUs (how the tests split one CPU in two).
+`multi_worker` reads the cluster from TF_CONFIG and must be created before TensorFlow runs
+any op, so the train stage builds the strategy first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from .config import STRATEGIES
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "multi_worker":  # before anything (listing devices included) starts TensorFlow
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("train.strategy: multi_worker needs TF_CONFIG in the environment "
+                             '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                             '"task": {"type": "worker", "index": 0}})')
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices("CPU"))[0].name)
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
+    raise ValueError(f"train.strategy: got {name!r}, expected one of: {', '.join(STRATEGIES)}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Only the chief writes models, checkpoints, reports and the MLflow run (worker 0 when the
+    cluster has no explicit chief, as in TensorFlow's own convention)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def task_name() -> str:
+    """`worker-1` etc. for a non-chief's scratch paths; `chief` when TF_CONFIG is unset."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return f"{task['type']}-{task['index']}" if task else "chief"
+
+
+def precision_policy(setting: str) -> str:
+    """`auto`: bfloat16 compute on GPUs that have it (compute capability >= 8, no loss scaling),
+    float16 with loss scaling on older GPUs, float32 on CPUs (where the low-precision kernels
+    are slower, not faster)."""
+    if setting != "auto":
+        return setting
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "float32"
+    capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
+    return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"

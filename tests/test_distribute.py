@@ -1,0 +1,168 @@
+"""tf.distribute: strategy and precision choice in-process; mirrored training on a CPU split in two
+logical devices, and two MultiWorkerMirroredStrategy workers on loopback, each in subprocesses
+(device layout and collectives must be set before TensorFlow starts)."""
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from pipeline_repo import ROOT, env_for
+
+from fashiongan import distribute, losses, models, trainer as T
+from fashiongan.config import ModelConfig
+
+
+def test_auto_is_one_device_on_a_cpu_and_precision_stays_float32():
+    strategy = distribute.make_strategy("auto")
+    assert strategy.num_replicas_in_sync == 1 and distribute.is_chief(strategy)
+    assert distribute.precision_policy("auto") == "float32"
+    assert distribute.precision_policy("mixed_bfloat16") == "mixed_bfloat16"
+
+
+def test_multi_worker_without_tf_config_names_what_is_missing(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match=r"^train.strategy: multi_worker needs TF_CONFIG"):
+        distribute.make_strategy("multi_worker")
+
+
+class _Strategy:
+    def __init__(self, cluster, task_type, task_id):
+        self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+
+
+def test_the_chief_is_the_chief_task_or_else_worker_0():
+    workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    assert distribute.is_chief(_Strategy(workers, "worker", 0))
+    assert not distribute.is_chief(_Strategy(workers, "worker", 1))
+    with_chief = workers | {"chief": ["127.0.0.1:3"]}
+    assert distribute.is_chief(_Strategy(with_chief, "chief", 0))
+    assert not distribute.is_chief(_Strategy(with_chief, "worker", 0))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_float32_outputs(cfg, policy):
+    import dataclasses
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        gan = models.build_gan(ModelConfig("mlp", 8, True))
+        train_cfg = dataclasses.replace(cfg.train, batch_size=16)
+        trainer = T.Trainer(gan, losses.make_loss("hinge"), train_cfg, 0, 8, False)
+        rng = np.random.default_rng(0)
+        history = trainer.run_steps(3, tf.constant(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)),
+                                    tf.constant(rng.integers(0, 10, 64, dtype=np.int32)), T.epoch_order(0, 0, 64))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(history.numpy()).all()
+    hidden = next(layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense))
+    assert hidden.compute_dtype == policy.removeprefix("mixed_")
+    assert gan.generator.output.dtype == gan.discriminator.output.dtype == "float32"
+    assert isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+
+
+MIRRORED = textwrap.dedent("""
+    import dataclasses, json, sys
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from fashiongan import config, distribute, losses, models, trainer as T
+
+    cfg = config.load(sys.argv[1])
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (256, 28, 28), dtype=np.uint8), rng.integers(0, 10, 256)
+    result = {}
+    # one strategy object per kind: a second MirroredStrategy in a process restarts the collective
+    # instance keys that the first one's compiled functions still hold
+    strategies = {name: distribute.make_strategy(name) for name in ("one_device", "mirrored")}
+    for arch, conditional, loss in [("mlp", False, "bce"), ("dcgan", True, "hinge")]:
+        model_cfg = dataclasses.replace(cfg.model, arch=arch, conditional=conditional)
+        train_cfg = dataclasses.replace(cfg.train, loss=loss, batch_size=32, jit_compile=False, ema=0.9)
+        runs = []
+        for strategy in strategies.values():
+            keras.utils.set_random_seed(0)
+            with strategy.scope():
+                gan = models.build_gan(model_cfg, synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
+            trainer = T.Trainer(gan, losses.make_loss(loss), train_cfg, 0, model_cfg.latent_dim, False, strategy)
+            rows = []
+            T.fit(trainer, images, labels, 12, [], lambda first, r: rows.append(r))
+            runs.append((strategy.num_replicas_in_sync, np.concatenate(rows),
+                         trainer.sampling_generator.get_weights() + gan.discriminator.get_weights()))
+        (n1, m1, w1), (n2, m2, w2) = runs
+        result[arch] = {"replicas": [n1, n2], "metrics": float(np.abs(m1 - m2).max()),
+                        "weights": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2))}
+    try:
+        T.Trainer(models.build_gan(cfg.model), losses.make_loss("bce"), dataclasses.replace(cfg.train, batch_size=33),
+                  0, cfg.model.latent_dim, False, strategies["mirrored"])
+    except ValueError as e:
+        result["odd_batch"] = str(e)
+    print(json.dumps(result))
+""")
+
+
+@pytest.mark.e2e
+def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
+    """Same global batch, seed and data: the replicas' summed gradients, synchronized batch norm
+    and cross-replica metrics reproduce one device's 12 steps to float round-off (XLA is off in
+    both: XLA's own fusion changes the round-off, which a GAN then amplifies)."""
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED)
+    out = subprocess.run([sys.executable, str(script), str(ROOT / "params.yaml")], capture_output=True, text=True,
+                         timeout=300, env=env_for(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    for arch in ("mlp", "dcgan"):
+        assert result[arch]["replicas"] == [1, 2]
+        assert result[arch]["weights"] < 1e-3 and result[arch]["metrics"] < 1e-3, result
+    assert result["odd_batch"] == "train.batch_size: got 33, expected a multiple of the 2 replicas (it is the global batch)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.e2e
+def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_data_dir):
+    """`fashiongan train` twice in one directory (a shared checkout), TF_CONFIG worker 0 and 1:
+    worker 0 is the chief and writes the model, the CSVs and the MLflow run; worker 1 trains
+    with it and leaves nothing behind."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["train_limit"] = 1000
+    params["train"].update(epochs=1, batch_size=32, log_every=5, sample_every=10, checkpoint_every=10,
+                           fid_every=0, steps_per_call=5, strategy="multi_worker")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = env_for(tmp_path) | {"FASHION_MNIST_DIR": real_data_dir, "TMPDIR": str(tmp_path / "scratch")}
+    (tmp_path / "scratch").mkdir()
+    subprocess.run(["fashiongan", "prepare"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    workers = [subprocess.Popen(["fashiongan", "train"], cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                env=env | {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                    "task": {"type": "worker", "index": i}})})
+               for i in range(2)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    assert "on 2 replicas" in outputs[0] and "worker-1 done; the chief writes the outputs" in outputs[1]
+    assert (tmp_path / "models/generator.keras").is_file()
+    assert sorted(p.name for p in (tmp_path / "models/checkpoints").glob("*.index")) == [
+        "ckpt-20.index", "ckpt-30.index", "ckpt-31.index"]
+    assert list((tmp_path / "scratch").iterdir()) == []  # worker 1's scratch checkpoints are gone
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "RUNNING"  # sample and evaluate continue it
+    assert runs[0].data.tags["train.replicas"] == "2"
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "g_loss")] == list(range(1, 32))
