@@ -8,9 +8,11 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 UI_PORT ?= 5000
+SERVER_HOST ?= 127.0.0.1
+SERVER_PORT ?= 5000
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: help setup data-source run test bench report ui clean
+.PHONY: help setup data-source run test bench report ui server remote clean
 .DEFAULT_GOAL := help
 
 help:
@@ -20,6 +22,9 @@ help:
 	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json)"
 	@echo "make report  write reports/index.html from the latest run: metrics, samples, curves (opens offline)"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
+	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
+	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro"
+	@echo "make remote REMOTE=<url>   make <url> the default DVC remote (a directory, s3://..., ...); commit .dvc/config"
 
 setup: $(VENV)/.installed .dvc/config data-source
 
@@ -65,6 +70,15 @@ report: setup
 ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlruns --host 127.0.0.1 --port $(UI_PORT) --workers 1
+
+server: setup
+	$(BIN)/fashiongan server --host $(SERVER_HOST) --port $(SERVER_PORT)
+
+# No setup prerequisite: it runs in existing checkouts (dvc from .venv/bin or PATH).
+remote:
+	@test -n "$(REMOTE)" || { echo "usage: make remote REMOTE=<url>  (a directory, s3://bucket/path with pip install -e '.[s3]', ...)" >&2; exit 2; }
+	dvc remote add --default --force storage "$(REMOTE)"
+	@echo "default DVC remote 'storage' = $(REMOTE); commit .dvc/config, then dvc push / dvc pull"
 
 clean:
 	rm -rf data/prepared data/samples data/features models reports/train reports/samples reports/metrics.json \

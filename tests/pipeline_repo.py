@@ -40,14 +40,14 @@ def env_for(repo: Path) -> dict:
     return env
 
 
-def sh(args, repo, **kwargs):
-    result = subprocess.run(args, cwd=repo, env=env_for(repo), capture_output=True, text=True, **kwargs)
+def sh(args, repo, env=None, **kwargs):
+    result = subprocess.run(args, cwd=repo, env=env_for(repo) | (env or {}), capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
 
-def make_repo(repo: Path, overrides: dict = TINY) -> Path:
-    """The project's tracked files in `repo` with tiny params, committed, after `dvc repro`."""
+def copy_repo(repo: Path, overrides: dict = TINY) -> Path:
+    """The project's tracked files in `repo` with tiny params, committed."""
     tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout.split()
     for name in tracked:
@@ -60,6 +60,16 @@ def make_repo(repo: Path, overrides: dict = TINY) -> Path:
     sh(["git", "init", "-q"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "tiny"], repo)
-    repro = sh(["dvc", "repro"], repo, timeout=900)
-    repo.joinpath("repro.log").write_text(repro.stdout + repro.stderr)
     return repo
+
+
+def repro(repo: Path, env=None) -> Path:
+    """`dvc repro` in `repo`, its output kept in repro.log."""
+    result = sh(["dvc", "repro"], repo, env, timeout=900)
+    repo.joinpath("repro.log").write_text(result.stdout + result.stderr)
+    return repo
+
+
+def make_repo(repo: Path, overrides: dict = TINY) -> Path:
+    """The project's tracked files in `repo` with tiny params, committed, after `dvc repro`."""
+    return repro(copy_repo(repo, overrides))

@@ -1,36 +1,70 @@
-"""End to end: the experiment loop users live in. A tiny pipeline, then two experiments queued and
-run as two parallel DVC jobs, then the store read back through MlflowClient, `dvc exp show` and the
-MLflow UI's REST API."""
+"""End to end: the team setup users scale out to. A shared MLflow server (`fashiongan server`, what
+`make server` runs) on loopback; a tiny pipeline and then two experiments queued and run as two
+parallel DVC jobs, all logging to it over HTTP; the store read back through MlflowClient, `dvc exp
+show` and the server's REST API; then a DVC remote (`make remote`): push, and a fresh clone pulls
+and finds nothing to rerun."""
 
+import hashlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
-from pipeline_repo import BIN, env_for, make_repo, sh
+from pipeline_repo import copy_repo, env_for, repro, sh
 
 LEARNING_RATES = ("0.0003", "0.0005")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("exp"))
-    sh(["git", "add", "dvc.lock"], repo)
-    sh(["git", "commit", "-qm", "baseline"], repo)
-    # the README's sweep syntax; one intra-op thread each: two parallel jobs on two cores
-    sh(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={','.join(LEARNING_RATES)}",
-        "-S", "train.threads=1"], repo)
-    sh(["dvc", "queue", "start", "--jobs", "2"], repo)
-    deadline = time.time() + 900
-    while time.time() < deadline:
-        status = sh(["dvc", "queue", "status"], repo).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
-    repo.joinpath("queue.log").write_text(status)
-    return repo
+def server_repo(tmp_path_factory):
+    """(repo, tracking URI): the repo after the baseline run and the queued sweep."""
+    repo = copy_repo(tmp_path_factory.mktemp("exp"))
+    uri = f"http://127.0.0.1:{free_port()}"
+    server = subprocess.Popen(["fashiongan", "server", "--port", uri.rsplit(":", 1)[1]], cwd=repo, env=env_for(repo),
+                              stdout=open(repo / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, (repo / "server.log").read_text()[-2000:]
+                time.sleep(0.5)
+        env = {"MLFLOW_TRACKING_URI": uri}
+        repro(repo, env)
+        sh(["git", "add", "dvc.lock"], repo)
+        sh(["git", "commit", "-qm", "baseline"], repo)
+        # the README's sweep syntax; one intra-op thread each: two parallel jobs on two cores
+        sh(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={','.join(LEARNING_RATES)}",
+            "-S", "train.threads=1"], repo, env)
+        sh(["dvc", "queue", "start", "--jobs", "2"], repo, env)
+        deadline = time.time() + 900
+        while time.time() < deadline:
+            status = sh(["dvc", "queue", "status"], repo).stdout
+            if "Queued" not in status and "Running" not in status:
+                break
+            time.sleep(3)
+        repo.joinpath("queue.log").write_text(status)
+        yield repo, uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def repo(server_repo):
+    return server_repo[0]
 
 
 def dvc_experiments(repo) -> dict:
@@ -44,18 +78,19 @@ def dvc_experiments(repo) -> dict:
     return experiments
 
 
-def mlflow_runs(repo):
+def mlflow_runs(uri):
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    client = MlflowClient(uri)
     return client, client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
 
 
 @pytest.mark.e2e
-def test_queued_experiments_land_as_mlflow_runs_named_after_them(repo):
+def test_queued_experiments_land_as_mlflow_runs_on_the_server_named_after_them(server_repo):
+    repo, uri = server_repo
     status = (repo / "queue.log").read_text()
     assert status.count("Success") == 2, status
-    client, runs = mlflow_runs(repo)
+    client, runs = mlflow_runs(uri)
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
     experiments = dvc_experiments(repo)
     assert len(experiments) == 2, experiments
@@ -65,10 +100,12 @@ def test_queued_experiments_land_as_mlflow_runs_named_after_them(repo):
         assert run.data.tags["dvc_exp"] == name
         assert float(run.data.params["train.learning_rate"]) == lr
         assert run.data.metrics["eval.fid"] == pytest.approx(fid, rel=1e-4)
-        # artifacts are in the repo's own store, not in the deleted .dvc/tmp/exps copy
-        assert run.info.artifact_uri.startswith((repo / "mlruns").as_uri())
+        # artifacts went through the server into its store under the repo
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
         assert {"images", "samples", "evaluation"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert not list((repo / ".dvc/tmp").glob("exps/**/mlruns"))
+        assert list((repo / "mlartifacts").glob(f"*/{run.info.run_id}/artifacts/samples/grid.png"))
+    # every stage, the queued ones included, logged to the server and nothing to a local store
+    assert not (repo / "mlflow.db").exists() and not (repo / "mlruns").exists()
 
 
 @pytest.mark.e2e
@@ -83,39 +120,61 @@ def test_params_and_metrics_diff_between_experiments(repo):
     assert sorted(p["revisions"][0] for p in plots["reports/samples/grid.png"]) == names
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rest(uri, path, body=None):
+    request = urllib.request.Request(f"{uri}{path}", method="POST" if body else "GET",
+                                     headers={"Content-Type": "application/json"},
+                                     data=json.dumps(body).encode() if body else None)
+    return urllib.request.urlopen(request, timeout=30).read()
 
 
 @pytest.mark.e2e
-def test_mlflow_ui_serves_the_runs_and_images_over_rest(repo):
-    port = free_port()
-    env = env_for(repo) | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen([str(BIN / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=repo, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "mlflow ui did not start"
-                time.sleep(0.5)
-        experiment = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=fashiongan"))
-        request = urllib.request.Request(
-            f"{base}/api/2.0/mlflow/runs/search", method="POST", headers={"Content-Type": "application/json"},
-            data=json.dumps({"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 10}).encode())
-        runs = json.load(urllib.request.urlopen(request))["runs"]
-        assert len(runs) == 3
-        run_id = runs[0]["info"]["run_id"]
-        assert any(m["key"] == "eval.fid" for m in runs[0]["data"]["metrics"])
-        png = urllib.request.urlopen(f"{base}/get-artifact?path=samples/grid.png&run_uuid={run_id}").read()
-        assert png.startswith(b"\x89PNG")
+def test_the_server_serves_metrics_images_and_the_model_over_rest(server_repo):
+    repo, uri = server_repo
+    experiment = json.loads(rest(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=fashiongan"))
+    runs = json.loads(rest(uri, "/api/2.0/mlflow/runs/search",
+                           {"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 10}))["runs"]
+    assert len(runs) == 3
+    baseline = json.loads((repo / "reports/train/run.json").read_text())["run_id"]
+    assert baseline in {r["info"]["run_id"] for r in runs}
+    history = json.loads(rest(uri, f"/api/2.0/mlflow/metrics/get-history?run_id={baseline}&metric_key=g_loss"))
+    assert [m["step"] for m in history["metrics"]] == list(range(1, 32))
+    png = rest(uri, f"/get-artifact?path=samples/grid.png&run_uuid={baseline}")
+    assert png.startswith(b"\x89PNG")
+    models = json.loads(rest(uri, "/api/2.0/mlflow/logged-models/search",
+                             {"experiment_ids": [experiment["experiment"]["experiment_id"]]}))["models"]
+    assert [m["info"]["name"] for m in models if m["info"].get("source_run_id") == baseline] == ["generator"]
+    versions = json.loads(rest(uri, "/api/2.0/mlflow/model-versions/search?filter=name%3D%27fashiongan%27"))
+    assert baseline in {v["run_id"] for v in versions["model_versions"]}
+
+    import mlflow
+    import numpy as np
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:  # the model's files come down through the server's artifact proxy
+        model = mlflow.pyfunc.load_model(f"runs:/{baseline}/generator")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        mlflow.set_tracking_uri(previous)
+    assert model.predict({"z": np.zeros((2, 100), np.float32)}).shape == (2, 28, 28, 1)
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.e2e
+def test_a_fresh_clone_pulls_from_the_dvc_remote_and_has_nothing_to_rerun(repo, tmp_path):
+    remote = tmp_path / "remote"
+    sh(["make", "--no-print-directory", "remote", f"REMOTE={remote}"], repo)
+    sh(["git", "add", "-A"], repo)  # .dvc/config and the metrics and tables DVC keeps in git
+    sh(["git", "commit", "-qm", "remote and results"], repo)
+    sh(["dvc", "push"], repo)
+    clone = tmp_path / "clone"
+    sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    assert not (clone / "models/generator.keras").exists()
+    sh(["dvc", "pull"], clone)
+    assert "up to date" in sh(["dvc", "status"], clone).stdout
+    out = sh(["dvc", "repro"], clone).stdout
+    assert "Running stage" not in out, out
+    for path in ("models/generator.keras", "models/classifier.keras", "data/samples/samples.npz"):
+        assert md5(clone / path) == md5(repo / path), path

@@ -1,4 +1,5 @@
-"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `compare`, `report` and `tracking sync` (for users).
+"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `compare`, `report`, `server` and `tracking sync`
+(for users).
 
 Expected failures end in one line on stderr naming the culprit and a non-zero exit:
 2 for bad params, 1 for bad data / tracking / diverged training, 130 / 143 for Ctrl-C / SIGTERM.
@@ -59,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
                               description="MLflow housekeeping.")
     trk.add_argument("action", choices=["sync"], help="sync: send the metrics the store missed while it was away")
     trk.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    srv = commands.add_parser(
+        "server", help="serve a shared MLflow tracking server (SQLite store, artifacts under the repo)",
+        description="Run `mlflow server` for a team on this repo: backend mlflow-server.db, artifacts in "
+                    "mlartifacts/ served through the server (clients need no access to the disk), one "
+                    "worker and no job runner (small-machine settings). Point every user and stage at it "
+                    "with MLFLOW_TRACKING_URI=http://HOST:PORT. See README 'Scaling out' for PostgreSQL and S3.")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 for a team)")
+    srv.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     commands.add_parser("report", help="write reports/index.html: metrics, samples and figures, viewable offline",
                         description="Write reports/index.html (metrics, samples, curves, figures; images "
                                     "inlined, no network needed) from the pipeline's outputs.")
@@ -115,6 +124,13 @@ def main(argv=None) -> int:
         if args.command == "generate":
             _generate(args)
             return 0
+        if args.command == "server":
+            from .tracking import server_command
+
+            command, env = server_command(Path.cwd(), args.host, args.port)
+            print(f"server: {' '.join(command[2:])}\nserver: export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}",
+                  flush=True)
+            os.execve(command[0], command, env)  # the server gets our signals and exit status
         if args.command == "report":
             from .report import write_report
 
