@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from fashiongan.config import ModelConfig
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_shapes_and_ranges(arch, conditional):
-    cfg = ModelConfig(arch=arch, latent_dim=16, conditional=conditional)
+    cfg = ModelConfig(arch=arch, latent_dim=16, conditional=conditional, spectral_norm=False)
     gan = models.build_gan(cfg)
     z = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
     labels = np.arange(5, dtype=np.int32)
@@ -21,17 +22,17 @@ def test_shapes_and_ranges(arch, conditional):
 
 
 def test_mlp_is_the_tutorial_architecture():
-    g = models.build_generator(ModelConfig("mlp", 100, False))
+    g = models.build_generator(ModelConfig("mlp", 100, False, False))
     dense = [layer.units for layer in g.layers if layer.__class__.__name__ == "Dense"]
     assert dense == [256, 512, 1024, 784]
     assert [layer.momentum for layer in g.layers if layer.__class__.__name__ == "BatchNormalization"] == [0.8] * 3
-    d = models.build_discriminator(ModelConfig("mlp", 100, False))
+    d = models.build_discriminator(ModelConfig("mlp", 100, False, False))
     assert [layer.units for layer in d.layers if layer.__class__.__name__ == "Dense"] == [512, 256, 1]
     assert g.count_params() == 1_493_520
 
 
 def test_conditional_generator_uses_the_label():
-    gan = models.build_gan(ModelConfig("mlp", 8, True))
+    gan = models.build_gan(ModelConfig("mlp", 8, True, False))
     z = np.zeros((2, 8), np.float32)
     a = np.asarray(gan.generate(z, np.array([0, 0], np.int32)))
     b = np.asarray(gan.generate(z, np.array([0, 7], np.int32)))
@@ -44,3 +45,17 @@ def test_fixed_latents_are_fixed_and_balanced():
     z2, _ = models.fixed_latents(10, 100, seed=3)
     np.testing.assert_array_equal(z1, z2)
     assert np.bincount(labels).tolist() == [10] * 10
+
+
+def test_spectral_norm_keeps_every_weight_layer_of_d_at_unit_spectral_norm():
+    import tensorflow as tf
+
+    d = models.build_discriminator(ModelConfig("dcgan", 8, True, True))
+    wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 3  # two convolutions and the logit
+    d([tf.random.normal((4, 28, 28, 1)), tf.zeros((4,), tf.int32)], training=True)
+    for _ in range(20):  # power iteration converges over calls, as over training steps
+        d([tf.random.normal((4, 28, 28, 1)), tf.zeros((4,), tf.int32)], training=True)
+    for layer in wrapped:
+        kernel = layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1])
+        assert np.linalg.norm(kernel, 2) == pytest.approx(1.0, abs=0.05)

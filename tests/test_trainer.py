@@ -9,10 +9,10 @@ from fashiongan import losses, models, trainer as T
 from fashiongan.config import ModelConfig
 
 
-def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, **train_overrides):
+def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, spectral_norm=False, **train_overrides):
     keras.utils.set_random_seed(0)
     train_cfg = dataclasses.replace(cfg.train, batch_size=16, steps_per_call=4, **train_overrides)
-    gan = models.build_gan(ModelConfig(arch, 8, conditional))
+    gan = models.build_gan(ModelConfig(arch, 8, conditional, spectral_norm))
     return T.Trainer(gan, losses.make_loss(loss, train_cfg.gp_weight), train_cfg, 7, 8,
                      T.use_xla(train_cfg, arch))
 
@@ -27,11 +27,13 @@ def weights(model):
     return [w.copy() for w in model.get_weights()]
 
 
-@pytest.mark.parametrize("arch, loss, conditional, d_steps", [
-    ("mlp", "bce", False, 1), ("mlp", "hinge", True, 1), ("dcgan", "wgan-gp", False, 2), ("dcgan", "bce", True, 1),
+@pytest.mark.parametrize("arch, loss, conditional, d_steps, spectral_norm", [
+    ("mlp", "bce", False, 1, False), ("mlp", "hinge", True, 1, True), ("dcgan", "wgan-gp", False, 2, False),
+    ("dcgan", "bce", True, 1, False), ("dcgan", "hinge", True, 1, True),
 ])
-def test_steps_update_both_models_and_report_finite_metrics(cfg, tiny_data, arch, loss, conditional, d_steps):
-    tr = small_trainer(cfg, arch, loss, conditional, d_steps=d_steps)
+def test_steps_update_both_models_and_report_finite_metrics(cfg, tiny_data, arch, loss, conditional, d_steps,
+                                                            spectral_norm):
+    tr = small_trainer(cfg, arch, loss, conditional, spectral_norm, d_steps=d_steps)
     g0, d0 = weights(tr.gan.generator), weights(tr.gan.discriminator)
     order = T.epoch_order(7, 0, 64)
     history = tr.run_steps(2, tf.constant(tiny_data[0]), tf.constant(tiny_data[1].astype(np.int32)), order).numpy()

@@ -53,6 +53,7 @@ class ModelConfig:
     arch: str = _rule(lambda v: v in ("mlp", "dcgan"), "one of: mlp, dcgan")
     latent_dim: int = _rule(_positive, "a positive int")
     conditional: bool = _rule(lambda v: True, "true or false")
+    spectral_norm: bool = _rule(lambda v: True, "true or false")
 
 
 @dataclass(frozen=True)

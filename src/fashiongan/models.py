@@ -33,11 +33,11 @@ def mlp_generator_body(x, synchronized=False):
     return layers.Reshape(IMAGE_SHAPE, dtype="float32")(x)
 
 
-def mlp_discriminator_body(x):
+def mlp_discriminator_body(x, normalize=lambda layer: layer):
     """The tutorial's discriminator up to its last hidden layer (Dense 512-256, LeakyReLU 0.2)."""
     x = layers.Flatten()(x)
     for units in (512, 256):
-        x = layers.Dense(units)(x)
+        x = normalize(layers.Dense(units))(x)
         x = layers.LeakyReLU(0.2)(x)
     return x
 
@@ -58,11 +58,11 @@ def dcgan_generator_body(x, synchronized=False):
     return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
 
 
-def dcgan_discriminator_body(x):
+def dcgan_discriminator_body(x, normalize=lambda layer: layer):
     """Two stride-2 convolutions; no BN on the input layer (nor elsewhere: it fights GP/hinge)."""
-    x = layers.Conv2D(32, 4, strides=2, padding="same")(x)
+    x = normalize(layers.Conv2D(32, 4, strides=2, padding="same"))(x)
     x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(64, 4, strides=2, padding="same")(x)
+    x = normalize(layers.Conv2D(64, 4, strides=2, padding="same"))(x)
     x = layers.LeakyReLU(0.2)(x)
     return layers.Flatten()(x)
 
@@ -87,9 +87,11 @@ def build_generator(cfg: ModelConfig, synchronized: bool = False) -> keras.Model
 def build_discriminator(cfg: ModelConfig) -> keras.Model:
     """Returns logits (no sigmoid): the losses work on logits for numerical stability."""
     _, body = ARCHITECTURES[cfg.arch]
+    # Miyato et al. 2018: every weight layer of D divided by its largest singular value
+    normalize = layers.SpectralNormalization if cfg.spectral_norm else (lambda layer: layer)
     image = keras.Input(IMAGE_SHAPE, name="image")
-    features = body(image)
-    logit = layers.Dense(1, dtype="float32")(features)
+    features = body(image, normalize)
+    logit = normalize(layers.Dense(1, dtype="float32"))(features)
     if not cfg.conditional:
         return keras.Model(image, logit, name=f"{cfg.arch}_discriminator")
     label = keras.Input((), dtype="int32", name="label")
