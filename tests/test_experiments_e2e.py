@@ -155,7 +155,8 @@ def test_the_server_serves_metrics_images_and_the_model_over_rest(server_repo):
         model = mlflow.pyfunc.load_model(f"runs:/{baseline}/generator")
     finally:
         mlflow.set_tracking_uri(previous)
-    assert model.predict({"z": np.zeros((2, 100), np.float32)}).shape == (2, 28, 28, 1)
+    images = model.predict({"z": np.zeros((2, 100), np.float32), "label": np.array([1, 8], np.int32)})
+    assert images.shape == (2, 28, 28, 1)
 
 
 def md5(path) -> str:

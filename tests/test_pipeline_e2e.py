@@ -79,11 +79,13 @@ def test_generator_is_a_registered_mlflow_model_that_predicts_offline(repo):
     uri = f"sqlite:///{repo / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/generator")
-    assert [s.name for s in model.metadata.get_input_schema().inputs] == ["z"]
-    images = model.predict({"z": np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32)})
+    # the default model is conditional: a latent and a class label per image
+    assert [s.name for s in model.metadata.get_input_schema().inputs] == ["z", "label"]
+    images = model.predict({"z": np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32),
+                            "label": np.array([0, 7, 9], np.int32)})
     assert images.shape == (3, 28, 28, 1) and -1 <= images.min() < images.max() <= 1
 
-    (repo / "z.json").write_text(json.dumps({"inputs": {"z": np.zeros((2, 100)).tolist()}}))
+    (repo / "z.json").write_text(json.dumps({"inputs": {"z": np.zeros((2, 100)).tolist(), "label": [3, 7]}}))
     sh(["mlflow", "models", "predict", "-m", f"runs:/{run_id}/generator", "-i", "z.json", "-t", "json",
         "--env-manager", "local", "-o", "predicted.json"], repo, timeout=300)
     predicted = np.asarray(json.loads((repo / "predicted.json").read_text())["predictions"])
