@@ -18,7 +18,7 @@ FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10
 help:
 	@echo "make setup   create .venv, install pinned requirements + the package, dvc init, find the data"
 	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
-	@echo "make test    setup, then the test suite (unit + end-to-end, about 13 minutes on 2 cores)"
+	@echo "make test    setup, then the test suite (unit + end-to-end, 8-13 minutes on 2 cores)"
 	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json)"
 	@echo "make report  write reports/index.html from the latest run: metrics, samples, curves (opens offline)"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
