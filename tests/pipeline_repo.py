@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,12 @@ def tiny_params(base: dict, overrides: dict) -> dict:
     for section, values in overrides.items():
         params[section].update(values)
     return params
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def env_for(repo: Path) -> dict:

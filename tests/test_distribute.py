@@ -3,7 +3,6 @@ logical devices, and two MultiWorkerMirroredStrategy workers on loopback, each i
 (device layout and collectives must be set before TensorFlow starts)."""
 
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from pipeline_repo import ROOT, env_for
+from pipeline_repo import ROOT, env_for, free_port
 
 from fashiongan import distribute, losses, models, trainer as T
 from fashiongan.config import ModelConfig
@@ -21,7 +20,7 @@ from fashiongan.config import ModelConfig
 
 def test_auto_is_one_device_on_a_cpu_and_precision_stays_float32():
     strategy = distribute.make_strategy("auto")
-    assert strategy.num_replicas_in_sync == 1 and distribute.is_chief(strategy)
+    assert strategy.num_replicas_in_sync == 1 and strategy.extended.should_checkpoint
     assert distribute.precision_policy("auto") == "float32"
     assert distribute.precision_policy("mixed_bfloat16") == "mixed_bfloat16"
 
@@ -30,21 +29,6 @@ def test_multi_worker_without_tf_config_names_what_is_missing(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match=r"^train.strategy: multi_worker needs TF_CONFIG"):
         distribute.make_strategy("multi_worker")
-
-
-class _Strategy:
-    def __init__(self, cluster, task_type, task_id):
-        self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
-            tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
-
-
-def test_the_chief_is_the_chief_task_or_else_worker_0():
-    workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
-    assert distribute.is_chief(_Strategy(workers, "worker", 0))
-    assert not distribute.is_chief(_Strategy(workers, "worker", 1))
-    with_chief = workers | {"chief": ["127.0.0.1:3"]}
-    assert distribute.is_chief(_Strategy(with_chief, "chief", 0))
-    assert not distribute.is_chief(_Strategy(with_chief, "worker", 0))
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
@@ -125,11 +109,6 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
         assert result[arch]["weights"] < 1e-3 and result[arch]["metrics"] < 1e-3, result
     assert result["odd_batch"] == "train.batch_size: got 33, expected a multiple of the 2 replicas (it is the global batch)"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.e2e

@@ -8,21 +8,15 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
-from pipeline_repo import copy_repo, env_for, repro, sh
+from pipeline_repo import copy_repo, env_for, free_port, repro, sh
 
 LEARNING_RATES = ("0.0003", "0.0005")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pipeline_repo import free_port
 
 from fashiongan.io import write_npz
 
@@ -76,14 +77,6 @@ def test_tracking_off_writes_every_dvc_output_and_no_store(workdir):
         assert (workdir / path).is_file(), path
     assert json.loads((workdir / "reports/train/run.json").read_text())["run_id"] is None
     assert not (workdir / "mlflow.db").exists() and not (workdir / "mlruns").exists()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def mlflow_server(store: Path, port: int) -> subprocess.Popen:

@@ -8,7 +8,6 @@ any op, so the train stage builds the strategy first.
 
 from __future__ import annotations
 
-import json
 import os
 
 import tensorflow as tf
@@ -31,22 +30,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     raise ValueError(f"train.strategy: got {name!r}, expected one of: {', '.join(STRATEGIES)}")
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Only the chief writes models, checkpoints, reports and the MLflow run (worker 0 when the
-    cluster has no explicit chief, as in TensorFlow's own convention)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                             and "chief" not in resolver.cluster_spec().as_dict())
-
-
-def task_name() -> str:
-    """`worker-1` etc. for a non-chief's scratch paths; `chief` when TF_CONFIG is unset."""
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    return f"{task['type']}-{task['index']}" if task else "chief"
 
 
 def precision_policy(setting: str) -> str:

@@ -77,7 +77,9 @@ def fingerprint(cfg: Config) -> str:
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.train.threads)
     strategy = distribute.make_strategy(cfg.train.strategy)  # first: multi_worker must precede any op
-    chief = distribute.is_chief(strategy)
+    # TensorFlow's own rule: the `chief` task, or worker 0 when the cluster has none
+    chief = strategy.extended.should_checkpoint
+    task = "" if chief else f"{strategy.cluster_resolver.task_type}-{strategy.cluster_resolver.task_id}"
     keras.mixed_precision.set_global_policy(distribute.precision_policy(cfg.train.mixed_precision))
     arrays = np.load(PREPARED)
     images, labels = arrays["train_images"], arrays["train_labels"]
@@ -89,7 +91,7 @@ def run(cfg: Config) -> None:
                       cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy)
     total_steps = cfg.train.epochs * trainer.steps_per_epoch(len(images))
 
-    workdir = CHECKPOINTS if chief else Path(tempfile.mkdtemp(prefix=f"fashiongan-{distribute.task_name()}-"))
+    workdir = CHECKPOINTS if chief else Path(tempfile.mkdtemp(prefix=f"fashiongan-{task}-"))
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     latest = tf.train.latest_checkpoint(str(CHECKPOINTS))
     state = json.loads(STATE.read_text()) if STATE.exists() else {}
@@ -117,7 +119,7 @@ def run(cfg: Config) -> None:
     print(f"train: {cfg.model.arch}, {total_steps} steps "
           + (f"(resuming at step {start_step})" if resuming else "(fresh)")
           + (f" on {replicas} replicas" if replicas > 1 else "")
-          + ("" if chief else f", {distribute.task_name()} (not the chief: scratch in {workdir})")
+          + ("" if chief else f", {task} (not the chief: scratch in {workdir})")
           + (f", MLflow run {run.run_id} in {tracking.masked(tracking.tracking_uri())}" if run.run_id else ""))
 
     history = StepLog(workdir / "history.csv", METRIC_NAMES)
@@ -214,7 +216,7 @@ def run(cfg: Config) -> None:
         raise KeyboardInterrupt
     if not chief:
         shutil.rmtree(workdir)
-        print(f"train: {distribute.task_name()} done; the chief writes the outputs")
+        print(f"train: {task} done; the chief writes the outputs")
         return
 
     save_model(trainer.sampling_generator, GENERATOR)
