@@ -17,13 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from fashiongan import config  # noqa: E402
 from fashiongan.stages import evaluate, reference  # noqa: E402
-from fashiongan.stages.sample import SAMPLES  # noqa: E402
+from fashiongan.paths import BENCH, METRICS_DETAILS, REFERENCE, SAMPLES  # noqa: E402
 
-OUT = Path("reports/bench/evaluate_speed.json")
+OUT = BENCH / "evaluate_speed.json"
 
 
 def main():
@@ -43,8 +41,8 @@ def main():
             started = time.perf_counter()
             stage.run(cfg)
             seconds[stage.__name__.rsplit(".", 1)[1]] = time.perf_counter() - started
-        split = {"reference": json.loads(reference.REFERENCE.read_text())["timings_s"],
-                 "evaluate": json.loads((evaluate.FIGURES.parent / "metrics_details.json").read_text())["timings_s"]}
+        split = {"reference": json.loads(REFERENCE.read_text())["timings_s"],
+                 "evaluate": json.loads(METRICS_DETAILS.read_text())["timings_s"]}
         os.chdir(root)
     result = {"n": cfg.evaluate.n, "evaluate_s": round(seconds["evaluate"], 1),
               "reference_s": round(seconds["reference"], 1), "split_s": split}

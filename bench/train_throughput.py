@@ -20,7 +20,6 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -31,10 +30,11 @@ import tensorflow as tf  # noqa: E402
 
 from fashiongan import config, data, models, tracking  # noqa: E402
 from fashiongan.losses import make_loss  # noqa: E402
+from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
 from fashiongan.trainer import METRIC_NAMES, Trainer, epoch_order, fit, use_xla  # noqa: E402
 
 BATCH = 64
-OUT = Path("reports/bench/train_throughput.json")
+OUT = BENCH / "train_throughput.json"
 
 
 class TutorialLoop:
@@ -153,7 +153,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     cfg = config.load(args.params)
-    source = data.locate(Path("data/raw")) or sys.exit("Fashion-MNIST not found: run `make setup`")
+    source = data.locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
     arrays = data.load_arrays(source)
     images, labels = arrays["train_images"], arrays["train_labels"]
     # the tutorial's model and loss on both sides: plain D (no spectral norm), BCE

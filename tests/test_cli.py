@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from fashiongan import cli
+from fashiongan.errors import ConfigError
 
 
 def run_cli(*args, cwd=None):
@@ -23,7 +24,7 @@ def test_bad_params_exit_2_with_one_line_naming_the_key(tmp_path, raw_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
     result = run_cli("prepare", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "fashiongan: train.epochs: got -3, expected a positive int"
+    assert result.stderr.strip() == "fashiongan prepare: train.epochs: got -3, expected a positive int"
     assert not (tmp_path / "data").exists()
 
 
@@ -31,7 +32,7 @@ def test_class_names_and_indices():
     assert cli._class_index("sneaker") == 7
     assert cli._class_index("Ankle Boot") == 9
     assert cli._class_index("3") == 3
-    with pytest.raises(ValueError, match="--class: got 'hat'"):
+    with pytest.raises(ConfigError, match="--class: got 'hat'"):
         cli._class_index("hat")
 
 

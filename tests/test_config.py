@@ -1,22 +1,28 @@
 import copy
+from pathlib import Path
 
 import pytest
 
 from fashiongan import config
-from fashiongan.config import ConfigError
+from fashiongan.errors import ConfigError
 
 
-def test_default_params_load(cfg):
-    assert cfg.model.arch in ("mlp", "dcgan")
-    assert cfg.train.g_learning_rate == cfg.train.learning_rate
+def test_the_shipped_params_file_is_valid():
+    config.load(Path(__file__).resolve().parents[1] / "params.yaml")
+
+
+def test_learning_rates_default_to_the_shared_one(cfg):
+    assert cfg.train.g_learning_rate == cfg.train.d_learning_rate == cfg.train.learning_rate
     assert cfg.train_images == 60000
 
 
-def test_flatten_uses_dotted_keys(cfg):
+def test_flatten_gives_one_dotted_key_per_leaf(cfg, raw_params):
     flat = config.flatten(cfg)
-    assert flat["train.learning_rate"] == cfg.train.learning_rate
-    assert flat["seed"] == cfg.seed
-    assert all(not isinstance(v, dict) for v in flat.values())
+    leaves = {f"{section}.{key}": value for section, values in raw_params.items() if isinstance(values, dict)
+              for key, value in values.items()} | {"seed": raw_params["seed"]}
+    assert flat == leaves
+    assert config.flatten(cfg, ("seed", "model")) == {k: v for k, v in leaves.items() if k == "seed" or
+                                                      k.startswith("model.")}
 
 
 def _mutated(raw, dotted, value):
@@ -48,7 +54,7 @@ def _mutated(raw, dotted, value):
     ("train.fid_samples", 100000, "train.fid_samples: got 100000, expected at most 10000"),
     ("data.train_limit", 100000, "data.train_limit: got 100000, expected null or at most 60000"),
     ("train.lr_g", -1, "train.lr_g: got -1, expected null or a positive number"),
-    ("train.threads", -2, "train.threads: got -2, expected an int >= 0"),
+    ("runtime.threads", -2, "runtime.threads: got -2, expected an int >= 0"),
     ("train.strategy", "tpu", "train.strategy: got 'tpu', expected one of: auto, one_device, mirrored, multi_worker"),
     ("train.mixed_precision", "fp8", "train.mixed_precision: got 'fp8', expected one of: auto, float32, mixed_float16"),
 ])

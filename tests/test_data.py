@@ -1,11 +1,14 @@
 import gzip
+import shutil
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fashiongan import data
-from fashiongan.data import DataError, FILES
+from fashiongan.data import FILES
+from fashiongan.errors import DataError
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -86,13 +89,16 @@ def test_load_real_arrays(real_data_dir):
     assert np.bincount(arrays["train_labels"]).tolist() == [6000] * 10
 
 
-def test_locate_prefers_verified_raw_dir_then_env(tmp_path, monkeypatch, real_data_dir):
+def test_locate_prefers_a_verified_raw_dir_then_the_env_dir(tmp_path, monkeypatch, real_data_dir):
     monkeypatch.setenv("FASHION_MNIST_DIR", real_data_dir)
     raw = tmp_path / "raw"
     raw.mkdir()
     assert str(data.locate(raw)) == real_data_dir  # empty raw dir is skipped
+    for f in FILES.values():
+        shutil.copyfile(Path(real_data_dir) / f.name, raw / f.name)
+    assert data.locate(raw) == raw  # a verified raw dir comes first
     (raw / FILES["test_labels"].name).write_bytes(b"junk")
-    assert str(data.locate(raw)) == real_data_dir  # damaged raw dir is skipped too
+    assert str(data.locate(raw)) == real_data_dir  # a damaged one is skipped
 
 
 def test_unit_range_round_trip():

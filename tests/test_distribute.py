@@ -2,6 +2,7 @@
 logical devices, and two MultiWorkerMirroredStrategy workers on loopback, each in subprocesses
 (device layout and collectives must be set before TensorFlow starts)."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from pipeline_repo import ROOT, env_for, free_port
+from conftest import UNIT_PARAMS
+from pipeline_repo import env_for, free_port
 
 from fashiongan import distribute, losses, models, trainer as T
 from fashiongan.config import ModelConfig
+from fashiongan.errors import ConfigError
 
 
 def test_auto_is_one_device_on_a_cpu_and_precision_stays_float32():
@@ -27,7 +30,7 @@ def test_auto_is_one_device_on_a_cpu_and_precision_stays_float32():
 
 def test_multi_worker_without_tf_config_names_what_is_missing(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(ValueError, match=r"^train.strategy: multi_worker needs TF_CONFIG"):
+    with pytest.raises(ConfigError, match=r"^train.strategy: multi_worker needs TF_CONFIG"):
         distribute.make_strategy("multi_worker")
 
 
@@ -60,6 +63,7 @@ MIRRORED = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from fashiongan import config, distribute, losses, models, trainer as T
+    from fashiongan.errors import ConfigError
 
     cfg = config.load(sys.argv[1])
     rng = np.random.default_rng(0)
@@ -87,7 +91,7 @@ MIRRORED = textwrap.dedent("""
     try:
         T.Trainer(models.build_gan(cfg.model), losses.make_loss("bce"), dataclasses.replace(cfg.train, batch_size=33),
                   0, cfg.model.latent_dim, False, strategies["mirrored"])
-    except ValueError as e:
+    except ConfigError as e:
         result["odd_batch"] = str(e)
     print(json.dumps(result))
 """)
@@ -100,7 +104,8 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
     both: XLA's own fusion changes the round-off, which a GAN then amplifies)."""
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)
-    out = subprocess.run([sys.executable, str(script), str(ROOT / "params.yaml")], capture_output=True, text=True,
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(UNIT_PARAMS))
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "params.yaml")], capture_output=True, text=True,
                          timeout=300, env=env_for(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.splitlines()[-1])
@@ -116,7 +121,8 @@ def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_dat
     """`fashiongan train` twice in one directory (a shared checkout), TF_CONFIG worker 0 and 1:
     worker 0 is the chief and writes the model, the CSVs and the MLflow run; worker 1 trains
     with it and leaves nothing behind."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = copy.deepcopy(UNIT_PARAMS)
+    params["tracking"]["enabled"] = True
     params["data"]["train_limit"] = 1000
     params["train"].update(epochs=1, batch_size=32, log_every=5, sample_every=10, checkpoint_every=10,
                            fid_every=0, steps_per_call=5, strategy="multi_worker")
@@ -141,7 +147,7 @@ def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_dat
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "RUNNING"  # sample and evaluate continue it
     assert runs[0].data.tags["train.replicas"] == "2"
     assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "g_loss")] == list(range(1, 32))

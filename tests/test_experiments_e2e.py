@@ -41,7 +41,7 @@ def server_repo(tmp_path_factory):
         sh(["git", "commit", "-qm", "baseline"], repo)
         # the README's sweep syntax; one intra-op thread each: two parallel jobs on two cores
         sh(["dvc", "exp", "run", "--queue", "-S", f"train.learning_rate={','.join(LEARNING_RATES)}",
-            "-S", "train.threads=1"], repo, env)
+            "-S", "runtime.threads=1"], repo, env)
         sh(["dvc", "queue", "start", "--jobs", "2"], repo, env)
         deadline = time.time() + 900
         while time.time() < deadline:

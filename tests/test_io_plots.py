@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from fashiongan import io, plots
+from fashiongan.errors import MissingInput
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
@@ -41,7 +42,7 @@ def test_report_is_self_contained_html(tmp_path):
 def test_report_without_metrics_names_the_file(tmp_path):
     from fashiongan import report
 
-    with pytest.raises(FileNotFoundError, match="reports/metrics.json"):
+    with pytest.raises(MissingInput, match="reports/metrics.json"):
         report.write_report(tmp_path)
 
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fashiongan.errors import ConfigError
 from fashiongan.losses import make_loss
 
 
@@ -37,5 +38,5 @@ def test_wgan_gp_penalty_is_zero_for_a_unit_gradient_critic():
 
 
 def test_unknown_loss():
-    with pytest.raises(ValueError, match="train.loss"):
+    with pytest.raises(ConfigError, match="train.loss"):
         make_loss("l1")

@@ -18,7 +18,7 @@ def test_shapes_and_ranges(arch, conditional):
     assert images.min() >= -1.0 and images.max() <= 1.0
     logits = np.asarray(gan.criticize(images, labels))
     assert logits.shape == (5, 1) and np.isfinite(logits).all()
-    assert models.is_conditional(gan.generator) == conditional
+    assert models.Generator(gan.generator).conditional == conditional
 
 
 def test_mlp_is_the_tutorial_architecture():

@@ -7,9 +7,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import UNIT_PARAMS
+
 from fashiongan import config, data
-from fashiongan.config import ConfigError
-from fashiongan.data import DataError
+from fashiongan.errors import ConfigError
+from fashiongan.errors import DataError
 
 HEADERS = st.sampled_from([b"", b"\x00\x00\x08\x01", b"\x00\x00\x08\x03", b"\x00\x00\x09\x03", b"\x01\x00\x08\x01"])
 
@@ -31,14 +33,14 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(section=st.sampled_from(["seed", "data", "classifier", "model", "train", "sample", "evaluate", "tracking"]),
-       key=st.text(min_size=1, max_size=12), value=scalars, replace_existing=st.booleans())
-def test_config_loader_returns_a_config_or_a_config_error(raw_params, section, key, value, replace_existing):
+@given(section=st.sampled_from(sorted(UNIT_PARAMS)), key=st.text(min_size=1, max_size=12), value=scalars,
+       replace_existing=st.booleans(), index=st.integers(0, 100))
+def test_config_loader_returns_a_config_or_a_config_error(raw_params, section, key, value, replace_existing, index):
     raw = copy.deepcopy(raw_params)
     if section == "seed" or not isinstance(raw[section], dict):
         raw[section] = value
-    elif replace_existing:
-        raw[section][sorted(raw[section])[hash(key) % len(raw[section])]] = value
+    elif replace_existing:  # an existing key, chosen by a drawn index so that a failure replays
+        raw[section][sorted(raw[section])[index % len(raw[section])]] = value
     else:
         raw[section][key] = value
     try:

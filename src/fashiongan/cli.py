@@ -1,8 +1,9 @@
 """`fashiongan <stage>` (what dvc.yaml runs); `generate`, `compare`, `report`, `server` and `tracking sync`
 (for users).
 
-Expected failures end in one line on stderr naming the culprit and a non-zero exit:
-2 for bad params, 1 for bad data / tracking / diverged training, 130 / 143 for Ctrl-C / SIGTERM.
+Errors a user can cause (errors.FashionGanError) end in one line on stderr naming the culprit and
+a non-zero exit: 2 for bad params or arguments, 1 for bad data, model files, tracking or diverged
+training; 130 / 143 for Ctrl-C / SIGTERM. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _class_index(label: str) -> int:
     from .data import CLASS_NAMES
+    from .errors import ConfigError
 
     names = {name.replace("/", "-"): i for i, name in enumerate(CLASS_NAMES)} | {n: i for i, n in enumerate(CLASS_NAMES)}
     key = label.strip().lower()
@@ -83,7 +85,7 @@ def _class_index(label: str) -> int:
         return int(key)
     if key in names:
         return names[key]
-    raise ValueError(f"--class: got {label!r}, expected 0-9 or one of: {', '.join(CLASS_NAMES)}")
+    raise ConfigError(f"--class: got {label!r}, expected 0-9 or one of: {', '.join(CLASS_NAMES)}")
 
 
 def _generate(args) -> None:
@@ -92,36 +94,33 @@ def _generate(args) -> None:
     import numpy as np
 
     from .data import to_uint8
+    from .errors import ConfigError
     from .io import load_model
-    from .models import is_conditional
+    from .models import Generator
     from .plots import save_grid
 
     if args.n <= 0:
-        raise ValueError(f"--n: got {args.n}, expected a positive int")
-    path = Path(args.model)
-    generator = load_model(path)
-    latent_dim = generator.inputs[0].shape[-1]
-    z = np.random.default_rng(args.seed).standard_normal((args.n, latent_dim)).astype(np.float32)
-    if is_conditional(generator):
-        labels = np.full(args.n, _class_index(args.label) if args.label else 0, np.int32)
-        images = generator([z, labels], training=False)
-    else:
-        if args.label is not None:
-            raise ValueError(f"--class: {path} is an unconditional generator; it takes no class")
-        images = generator(z, training=False)
+        raise ConfigError(f"--n: got {args.n}, expected a positive int")
+    generator = Generator(load_model(args.model))
+    if not generator.conditional and args.label is not None:
+        raise ConfigError(f"--class: {args.model} is an unconditional generator; it takes no class")
+    z = np.random.default_rng(args.seed).standard_normal((args.n, generator.latent_dim)).astype(np.float32)
+    labels = np.full(args.n, _class_index(args.label) if args.label else 0, np.int32)
     cols = math.ceil(math.sqrt(args.n))
-    save_grid(args.out, to_uint8(images), math.ceil(args.n / cols), cols)
+    save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)
     print(f"generate: {args.n} images -> {args.out}")
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     signal.signal(signal.SIGTERM, _on_sigterm)
-    from .config import ConfigError, load
+    from .config import load
+    from .errors import FashionGanError
+    from .runtime import quiet_tensorflow
 
     try:
         if args.command == "generate":
+            quiet_tensorflow()
             _generate(args)
             return 0
         if args.command == "server":
@@ -137,9 +136,9 @@ def main(argv=None) -> int:
             print(f"report: {write_report()}")
             return 0
         if args.command == "tracking":
-            from .stages.train import sync_tracking
+            from .tracking import sync_saved
 
-            print(sync_tracking(load(args.params)))
+            print(sync_saved(load(args.params).tracking.enabled))
             return 0
         if args.command == "compare":
             from .compare import compare
@@ -147,6 +146,7 @@ def main(argv=None) -> int:
             print(compare(args.experiment or load(args.params).tracking.experiment, args.max_runs, args.markdown))
             return 0
         cfg = load(args.params)
+        quiet_tensorflow()
         module = importlib.import_module(f".stages.{args.command}", __package__)
         try:
             module.run(cfg)
@@ -155,26 +155,13 @@ def main(argv=None) -> int:
                 _mark_run_failed(cfg)
             raise
         return 0
-    except ConfigError as e:
-        print(f"fashiongan: {e}", file=sys.stderr)
-        return 2
+    except FashionGanError as e:
+        print(f"fashiongan {args.command}: {e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         resumes = " (train resumes from its last checkpoint on the next run)" if args.command == "train" else ""
         print(f"fashiongan {args.command}: interrupted; previous outputs are intact{resumes}", file=sys.stderr)
         return _exit_code_for_interrupt
-    except Exception as e:
-        if not _is_expected(e):
-            raise
-        print(f"fashiongan {args.command}: {e}", file=sys.stderr)
-        return 1
-
-
-def _is_expected(error: Exception) -> bool:
-    from .data import DataError
-    from .tracking import TrackingError
-    from .trainer import NonFiniteLoss
-
-    return isinstance(error, (DataError, TrackingError, NonFiniteLoss, FileNotFoundError, ValueError))
 
 
 def _mark_run_failed(cfg) -> None:

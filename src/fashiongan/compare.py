@@ -40,16 +40,11 @@ def format_table(rows: list[list[str]], markdown: bool = False) -> str:
 
 
 def compare(experiment: str, max_runs: int, markdown: bool) -> str:
-    from mlflow.tracking import MlflowClient
-
     from . import tracking
 
-    uri = tracking.tracking_uri()
-    found = MlflowClient(uri).get_experiment_by_name(experiment)
-    runs = MlflowClient(uri).search_runs([found.experiment_id], max_results=max_runs,
-                                         order_by=["attributes.start_time DESC"]) if found else []
+    runs = tracking.latest_runs(experiment, max_runs)
     if not runs:
-        return f"no runs in MLflow experiment {experiment!r} at {tracking.masked(uri)}"
+        return f"no runs in MLflow experiment {experiment!r} at {tracking.masked(tracking.tracking_uri())}"
     # best first among the latest: runs without an FID (unfinished, failed) go last
     runs = sorted(runs, key=lambda r: r.data.metrics.get("eval.fid", float("inf")))
     return format_table(run_rows(runs), markdown)

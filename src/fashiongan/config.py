@@ -15,13 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ConfigError
+
 # tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-
-
-class ConfigError(ValueError):
-    """A params file that cannot be used; the message is one line naming the culprit."""
 
 
 def _positive(v):
@@ -70,7 +68,6 @@ class TrainConfig:
     ema: float | None = _rule(lambda v: v is None or 0 < v < 1, "null or a number in (0, 1)")
     jit_compile: bool | str = _rule(lambda v: v in (True, False, "auto"), "true, false or auto")
     steps_per_call: int = _rule(_positive, "a positive int")
-    threads: int = _rule(_non_negative, "an int >= 0 (0 = TensorFlow's default)")
     log_every: int = _rule(_positive, "a positive int")
     sample_every: int = _rule(_positive, "a positive int")
     checkpoint_every: int = _rule(_positive, "a positive int")
@@ -86,6 +83,12 @@ class TrainConfig:
     @property
     def d_learning_rate(self) -> float:
         return self.lr_d if self.lr_d is not None else self.learning_rate
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    threads: int = _rule(_non_negative, "an int >= 0 (0 = TensorFlow's default)")
+    deterministic: bool = _rule(lambda v: True, "true or false")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class TrackingConfig:
 @dataclass(frozen=True)
 class Config:
     seed: int = _rule(_non_negative, "an int >= 0")
+    runtime: RuntimeConfig = None
     data: DataConfig = None
     classifier: ClassifierConfig = None
     model: ModelConfig = None
@@ -211,8 +215,8 @@ def load(path: str | Path = "params.yaml") -> Config:
     return parse(raw)
 
 
-def flatten(cfg: Config) -> dict[str, object]:
-    """Dotted keys (`train.learning_rate`) for MLflow params."""
+def flatten(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, object]:
+    """Dotted keys (`train.learning_rate`) for MLflow params; only the top-level `sections` if given."""
     out: dict[str, object] = {}
 
     def walk(obj, prefix):
@@ -224,4 +228,4 @@ def flatten(cfg: Config) -> dict[str, object]:
                 out[prefix + f.name] = value
 
     walk(cfg, "")
-    return out
+    return out if sections is None else {k: v for k, v in out.items() if k.split(".")[0] in sections}

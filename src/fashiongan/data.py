@@ -15,16 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+
 CLASS_NAMES = (
     "t-shirt/top", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-class DataError(RuntimeError):
-    """A data file that is missing, truncated or altered; the message names the file."""
 
 
 @dataclass(frozen=True)

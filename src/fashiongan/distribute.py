@@ -13,12 +13,13 @@ import os
 import tensorflow as tf
 
 from .config import STRATEGIES
+from .errors import ConfigError
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":  # before anything (listing devices included) starts TensorFlow
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("train.strategy: multi_worker needs TF_CONFIG in the environment "
+            raise ConfigError("train.strategy: multi_worker needs TF_CONFIG in the environment "
                              '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
                              '"task": {"type": "worker", "index": 0}})')
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -29,7 +30,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices("CPU"))[0].name)
     if name == "mirrored":
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
-    raise ValueError(f"train.strategy: got {name!r}, expected one of: {', '.join(STRATEGIES)}")
+    raise ConfigError(f"train.strategy: got {name!r}, expected one of: {', '.join(STRATEGIES)}")
 
 
 def precision_policy(setting: str) -> str:

@@ -73,3 +73,4 @@ class FeatureExtractor:
 
     def predict_proba(self, images) -> np.ndarray:
         return self.features_and_proba(images)[1]
+

@@ -1,15 +1,19 @@
-"""Atomic writes: every output goes to a temporary file in its directory, then is renamed, so a
-stage killed mid-write leaves the previous good output in place."""
+"""Files: atomic writes (every output goes to a temporary file in its directory, then is renamed,
+so a stage killed mid-write leaves the previous good output in place), safe model loading, and
+the step logs that training appends to."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .errors import ModelFileError
 
 
 def _umask() -> int:
@@ -56,15 +60,51 @@ def load_model(path):
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
+        raise ModelFileError(f"{path}: no such model file")
     try:
         return keras.models.load_model(path, safe_mode=True)
     except Exception as e:
         # Keras nests the root cause at the end of a long message
         reason = " ".join(str(e).split("Exception encountered:")[-1].split())[:300]
-        raise ValueError(f"{path}: not a loadable Keras model ({type(e).__name__}: {reason})") from None
+        raise ModelFileError(f"{path}: not a loadable Keras model ({type(e).__name__}: {reason})") from None
 
 
 def save_model(model, path) -> None:
     with atomic_path(path) as tmp:
         model.save(tmp)
+
+
+class StepLog:
+    """A CSV of rows keyed by a leading `step` column, appended to as training goes; a resumed
+    run drops the rows after its checkpoint and continues it."""
+
+    def __init__(self, path: Path, columns):
+        self.path, self.columns = Path(path), ["step", *columns]
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(",".join(self.columns) + "\n")
+
+    @classmethod
+    def open(cls, path: Path) -> "StepLog":
+        """An existing log, its columns read from its header."""
+        with Path(path).open() as f:
+            return cls(path, next(csv.reader(f))[1:])
+
+    def rows(self) -> list[list[str]]:
+        with self.path.open() as f:
+            return list(csv.reader(f))[1:]
+
+    def keep_through(self, step: int) -> None:
+        """Drop the rows after `step` (they are recomputed when training resumes from it)."""
+        kept = [r for r in self.rows() if int(r[0]) <= step]
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([self.columns, *kept])
+
+    def append(self, steps, values) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerows([[int(s), *(f"{v:.6g}" for v in row)] for s, row in zip(steps, values)])
+
+    def series(self) -> dict[str, list[tuple[int, float]]]:
+        """Each column as (step, value) pairs, as MLflow holds a metric's history."""
+        rows = self.rows()
+        return {name: [(int(r[0]), float(r[j])) for r in rows] for j, name in enumerate(self.columns[1:], start=1)}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from .errors import ConfigError
+
 
 class GANLoss:
     def d_regularizer(self, critic, real, fake, seed):
@@ -66,4 +68,4 @@ def make_loss(name: str, gp_weight: float = 10.0):
         return Hinge()
     if name == "wgan-gp":
         return WassersteinGP(gp_weight)
-    raise ValueError(f"train.loss: got {name!r}, expected one of: bce, hinge, wgan-gp")
+    raise ConfigError(f"train.loss: got {name!r}, expected one of: bce, hinge, wgan-gp")

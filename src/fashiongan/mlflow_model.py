@@ -16,7 +16,7 @@ class Generator(mlflow.pyfunc.PythonModel):
         import keras
 
         self.generator = keras.models.load_model(context.artifacts["generator"], safe_mode=True)
-        self.conditional = len(self.generator.inputs) == 2
+        self.conditional = context.model_config["conditional"]  # logged by tracking.Run.log_generator
 
     def predict(self, context, model_input, params=None):
         z = np.asarray(model_input["z"], np.float32)

@@ -120,21 +120,37 @@ def build_gan(cfg: ModelConfig, synchronized_batch_norm: bool = False) -> GAN:
     return GAN(build_generator(cfg, synchronized_batch_norm), build_discriminator(cfg), cfg.conditional)
 
 
-def is_conditional(generator: keras.Model) -> bool:
-    return len(generator.inputs) == 2
-
-
 def fixed_latents(latent_dim: int, n: int, seed: int):
     """A fixed latent batch and labels (n/10 of each class, in order), for grids, FID and samples."""
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, latent_dim)).astype(np.float32)
+    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
     labels = (np.arange(n) // max(1, n // NUM_CLASSES)).clip(0, NUM_CLASSES - 1).astype(np.int32)
     return z, labels
 
 
-def generate(generator: keras.Model, z, labels, batch: int = 1000) -> np.ndarray:
-    """Images in [-1, 1], (N, 28, 28, 1), in inference mode, in batches; labels unused if unconditional."""
-    conditional = is_conditional(generator)
-    out = [generator([z[i:i + batch], labels[i:i + batch]] if conditional else z[i:i + batch], training=False)
-           for i in range(0, len(z), batch)]
-    return np.concatenate([np.asarray(o) for o in out])
+@dataclass(frozen=True)
+class Generator:
+    """A trained generator as everything after training sees it: its latent size, whether it
+    takes a class label, and images drawn in inference mode."""
+
+    model: keras.Model
+
+    @property
+    def conditional(self) -> bool:
+        return len(self.model.inputs) == 2
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.inputs[0].shape[-1])
+
+    def draw(self, z, labels=None, batch: int = 1000) -> np.ndarray:
+        """Images in [-1, 1], (N, 28, 28, 1), in batches; `labels` are ignored by unconditional models."""
+        if self.conditional and labels is None:
+            raise ValueError("a conditional generator needs labels")
+        out = [self.model([z[i:i + batch], labels[i:i + batch]] if self.conditional else z[i:i + batch],
+                          training=False) for i in range(0, len(z), batch)]
+        return np.concatenate([np.asarray(o) for o in out])
+
+    def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """n images from the fixed latents of `seed`, with their labels (n/10 of each class, in order)."""
+        z, labels = fixed_latents(self.latent_dim, n, seed)
+        return self.draw(z, labels), labels

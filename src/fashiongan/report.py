@@ -9,15 +9,16 @@ import html
 import json
 from pathlib import Path
 
+from .errors import MissingInput
 from .io import write_text
+from .paths import CLASSIFIER_REPORT, FIGURES as FIGURES_DIR, GRID, LOSSES_PLOT, METRICS, REPORT, TRAIN_SUMMARY
 
-INDEX = Path("reports/index.html")
 FIGURES = [  # (title, PNG written by the pipeline)
-    ("Samples (fixed latent seed)", "reports/samples/grid.png"),
-    ("Losses and discriminator accuracy", "reports/train/losses.png"),
-    ("FID during training", "reports/figures/fid_by_step.png"),
-    ("Predicted classes: generated vs real", "reports/figures/class_histogram.png"),
-    ("Generated images and their 3 nearest training images", "reports/figures/nearest_neighbours.png"),
+    ("Samples (fixed latent seed)", GRID),
+    ("Losses and discriminator accuracy", LOSSES_PLOT),
+    ("FID during training", FIGURES_DIR / "fid_by_step.png"),
+    ("Predicted classes: generated vs real", FIGURES_DIR / "class_histogram.png"),
+    ("Generated images and their 3 nearest training images", FIGURES_DIR / "nearest_neighbours.png"),
 ]
 
 
@@ -55,12 +56,11 @@ real training images (what a perfect generator scores).</p>
 
 
 def write_report(root: Path = Path(".")) -> Path:
-    metrics_path = root / "reports/metrics.json"
+    metrics_path = root / METRICS
     if not metrics_path.is_file():
-        raise FileNotFoundError(f"{metrics_path}: no metrics yet; run `dvc repro` first")
+        raise MissingInput(f"{metrics_path}: no metrics yet; run `dvc repro` first")
     summaries = {title: json.loads((root / path).read_text()) for title, path in
-                 (("Training", "reports/train/summary.json"), ("Classifier", "reports/classifier.json"))
-                 if (root / path).is_file()}
+                 (("Training", TRAIN_SUMMARY), ("Classifier", CLASSIFIER_REPORT)) if (root / path).is_file()}
     images = [(title, (root / path).read_bytes()) for title, path in FIGURES if (root / path).is_file()]
-    write_text(root / INDEX, render(json.loads(metrics_path.read_text()), summaries, images))
-    return root / INDEX
+    write_text(root / REPORT, render(json.loads(metrics_path.read_text()), summaries, images))
+    return root / REPORT

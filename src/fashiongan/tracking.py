@@ -22,10 +22,17 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # should notice in seconds and go on without it (see _survives_outage).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+# a stage prints one line per event; download bars for a model's few files are noise in a DVC log
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import filelock  # noqa: E402
 
-RUN_FILE = Path("reports/train/run.json")
+from .errors import MissingInput, TrackingError  # noqa: E402
+from .paths import FID_LOG, HISTORY_LOG, METRICS, RUN_FILE, TRAIN_STATE  # noqa: E402
+
+# The MLflow UI opens an experiment on the view of its kind; untagged ones open on the GenAI
+# overview (traces, token usage) instead of the training runs.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def repo_root() -> Path:
@@ -136,12 +143,12 @@ class Run:
         from mlflow.types import Schema, TensorSpec
 
         from .io import load_model
+        from .models import Generator
 
-        generator = load_model(path)
-        latent_dim = generator.inputs[0].shape[-1]
-        inputs = [TensorSpec(np.dtype(np.float32), (-1, latent_dim), "z")]
-        example = {"z": np.random.default_rng(0).standard_normal((2, latent_dim)).astype(np.float32)}
-        if len(generator.inputs) == 2:
+        generator = Generator(load_model(path))
+        inputs = [TensorSpec(np.dtype(np.float32), (-1, generator.latent_dim), "z")]
+        example = {"z": np.random.default_rng(0).standard_normal((2, generator.latent_dim)).astype(np.float32)}
+        if generator.conditional:
             inputs.append(TensorSpec(np.dtype(np.int32), (-1,), "label"))
             example["label"] = np.array([0, 7], np.int32)
         signature = ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28, 1))]))
@@ -153,7 +160,8 @@ class Run:
             warnings.filterwarnings("ignore", message=".*type hints", category=UserWarning)
             info = mlflow.pyfunc.log_model(
                 name="generator", python_model=str(Path(__file__).with_name("mlflow_model.py")),
-                artifacts={"generator": str(path)}, signature=signature, input_example=example,
+                artifacts={"generator": str(path)}, model_config={"conditional": generator.conditional},
+                signature=signature, input_example=example,
                 pip_requirements=[f"tensorflow=={version('tensorflow')}", f"keras=={keras.__version__}",
                                   f"mlflow=={mlflow.__version__}"],
                 registered_model_name=register_as)
@@ -232,15 +240,12 @@ def client_for_experiment(name: str):
         try:
             experiment = client.get_experiment_by_name(name)
             experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-                name, artifact_location=(root / "mlruns").as_uri() if uri.startswith("sqlite") else None)
+                name, artifact_location=(root / "mlruns").as_uri() if uri.startswith("sqlite") else None,
+                tags=EXPERIMENT_TAGS)
         except Exception as e:  # any store failure: one line naming the store
             reason = masked(str(e).splitlines()[0])  # MLflow's own messages repeat the URI, credentials and all
             raise TrackingError(f"MLflow store {masked(uri)}: {type(e).__name__}: {reason}") from None
     return client, experiment_id
-
-
-class TrackingError(RuntimeError):
-    pass
 
 
 def _check_server(uri: str, timeout: float = 5.0) -> None:
@@ -269,9 +274,11 @@ def start_run(experiment: str, resume_run_id: str | None = None, tags: dict | No
 
 
 def write_run_file(run: Run, path: Path = RUN_FILE) -> None:
+    """The run that sample and evaluate append to. Only its id: the store is wherever
+    MLFLOW_TRACKING_URI (or the repo's mlflow.db) points, and no machine's path is committed."""
     from .io import write_json
 
-    write_json(path, {"run_id": run.run_id, "tracking_uri": masked(tracking_uri()) if run.run_id else None})
+    write_json(path, {"run_id": run.run_id})
 
 
 def open_run(run_id: str | None) -> Run:
@@ -302,3 +309,31 @@ def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dic
     if run.lost:
         raise TrackingError(f"MLflow store {masked(tracking_uri())}: {run.lost}")
     return sum(len(points) for points in missing.values()), held
+
+
+def sync_saved(enabled: bool) -> str:
+    """`fashiongan tracking sync`: send the latest training run's per-step metrics (and its final
+    metrics, once evaluate has written them) that MLflow missed while its store was away."""
+    from .io import StepLog
+
+    if not enabled:
+        return "tracking.enabled is false: nothing to sync"
+    run_id = json.loads(TRAIN_STATE.read_text()).get("run_id") if TRAIN_STATE.is_file() else None
+    if run_id is None:
+        raise MissingInput(f"{TRAIN_STATE}: no tracked training run to sync; run `dvc repro` first")
+    run = open_run(run_id)
+    series = StepLog.open(HISTORY_LOG).series() | {"fid": StepLog.open(FID_LOG).series()["fid"]}
+    if METRICS.is_file():
+        series |= {f"eval.{k}": [(0, v)] for k, v in json.loads(METRICS.read_text()).items()}
+    sent, _ = sync(run, series)
+    return f"tracking sync: {sent} metric values sent to run {run.run_id} in {masked(tracking_uri())}"
+
+
+def latest_runs(experiment: str, max_runs: int) -> list:
+    """The experiment's latest runs (mlflow Run objects), newest first; [] when it has none."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id], max_results=max_runs,
+                              order_by=["attributes.start_time DESC"]) if found else []

@@ -22,13 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 from .config import TrainConfig
+from .errors import ConfigError, Diverged
 from .models import GAN
 
 METRIC_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")
-
-
-class NonFiniteLoss(RuntimeError):
-    """Training diverged; the message names the step and the losses."""
 
 
 # Separate RNG streams so that e.g. changing d_steps does not shift G's noise.
@@ -64,7 +61,7 @@ class Trainer:
     def __post_init__(self):
         self.strategy = self.strategy or tf.distribute.get_strategy()
         if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
-            raise ValueError(f"train.batch_size: got {self.cfg.batch_size}, expected a multiple of the "
+            raise ConfigError(f"train.batch_size: got {self.cfg.batch_size}, expected a multiple of the "
                              f"{self.strategy.num_replicas_in_sync} replicas (it is the global batch)")
         with self.strategy.scope():
             self.g_optimizer = self._optimizer(self.cfg.g_learning_rate)
@@ -174,9 +171,10 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
         progress=None, stop_requested=lambda: False) -> bool:
     """Train until `total_steps`, calling `on_metrics(first_step, rows)` every log_every steps and,
     for each `(every, event)` in events, `event(step)` whenever step is a multiple of `every` and
-    at the end (samples, checkpoints, FID).
+    at the end (samples, checkpoints, FID). Returns False when `stop_requested()` ended it early.
 
-    Chunks end at epoch boundaries (where the data order changes) and at event steps.
+    Chunks end at epoch boundaries (where the data order changes) and at event steps. A non-finite
+    loss raises `Diverged` naming its step, before any event of that chunk runs.
     """
     cfg = trainer.cfg
     images = tf.constant(images)
@@ -189,7 +187,13 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
 
     def hand_over_metrics():
         nonlocal pending, pending_from
-        on_metrics(pending_from, np.concatenate([p.numpy() for p in pending]))
+        rows = np.concatenate([p.numpy() for p in pending])
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise Diverged(f"non-finite loss at step {pending_from + 1 + i}: "
+                           + ", ".join(f"{n}={v}" for n, v in zip(METRIC_NAMES, rows[i])))
+        on_metrics(pending_from, rows)
         pending, pending_from = [], step
 
     while step < total_steps:

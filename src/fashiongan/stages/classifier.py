@@ -7,7 +7,6 @@ neither training-time FID nor evaluate recomputes them per experiment.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,15 +15,11 @@ from .. import runtime
 from ..config import Config
 from ..features import FeatureExtractor, build_classifier, train_classifier
 from ..io import save_model, write_json, write_npz
-from .prepare import PREPARED
-
-MODEL = Path("models/classifier.keras")
-REPORT = Path("reports/classifier.json")
-REAL_FEATURES = Path("data/features/real.npz")
+from ..paths import CLASSIFIER, CLASSIFIER_REPORT, PREPARED, REAL_FEATURES
 
 
 def run(cfg: Config) -> None:
-    runtime.configure(cfg.seed, cfg.train.threads)
+    runtime.configure(cfg.seed, cfg.runtime)
     arrays = np.load(PREPARED)
     model = build_classifier()
     started = time.time()
@@ -40,10 +35,10 @@ def run(cfg: Config) -> None:
     loss = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
         arrays["test_labels"], np.clip(test_proba, 1e-12, 1.0))))
 
-    save_model(model, MODEL)
+    save_model(model, CLASSIFIER)
     write_npz(REAL_FEATURES, test_features=test_features, test_proba=test_proba, test_labels=arrays["test_labels"],
               train_features=train_features.astype(np.float32),
               reference_features=train_features[reference], reference_proba=train_proba[reference])
-    write_json(REPORT, {"test_accuracy": round(accuracy, 4), "test_loss": round(loss, 4),
+    write_json(CLASSIFIER_REPORT, {"test_accuracy": round(accuracy, 4), "test_loss": round(loss, 4),
                         "train_seconds": round(seconds, 1), "feature_dim": int(test_features.shape[1])})
     print(f"classifier: test accuracy {accuracy:.4f} after {cfg.classifier.epochs} epochs ({seconds:.0f} s)")

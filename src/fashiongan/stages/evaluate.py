@@ -7,69 +7,56 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 from .. import metrics, plots, runtime, tracking
 from ..config import Config
 from ..data import CLASS_NAMES
+from ..errors import MissingInput
 from ..features import FeatureExtractor
 from ..io import load_model, write_json
-from .classifier import MODEL as CLASSIFIER, REAL_FEATURES
-from .prepare import PREPARED
-from .reference import REFERENCE, TEST_NEAREST_TRAIN
-from .sample import SAMPLES
-from .train import GENERATOR
-
-METRICS = Path("reports/metrics.json")
-FIGURES = Path("reports/figures")
+from ..paths import (CLASSIFIER, FID_HISTORY, FIGURES, GENERATOR, METRICS, METRICS_DETAILS, PREPARED,
+                     REAL_FEATURES, REFERENCE, SAMPLES, TEST_NEAREST_TRAIN)
 
 
 def run(cfg: Config) -> None:
-    runtime.configure(cfg.seed, cfg.train.threads)
-    started = time.perf_counter()
-    n = cfg.evaluate.n
-    real = np.load(REAL_FEATURES)
-    samples = np.load(SAMPLES)
-    images, labels, conditional = samples["images"][:n], samples["labels"][:n], bool(samples["conditional"])
-    extractor = FeatureExtractor(load_model(CLASSIFIER))
-    timings = {}
-    features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
-    test_features, test_labels = real["test_features"][:n], real["test_labels"][:n]
-
-    generated = metrics.suite(features, proba, test_features, test_labels, timings)
+    runtime.configure(cfg.seed, cfg.runtime)
+    started, n = time.perf_counter(), cfg.evaluate.n
     reference = json.loads(REFERENCE.read_text())
     if reference["n"] != n:
-        raise ValueError(f"{REFERENCE}: computed for n={reference['n']}, but evaluate.n is {n}: "
-                         "run `dvc repro` (or `fashiongan reference`) first")
-    reference, fid_noise = reference["metrics"], reference["fid_noise"]
+        raise MissingInput(f"{REFERENCE}: computed for n={reference['n']}, but evaluate.n is {n}: "
+                           "run `dvc repro` (or `fashiongan reference`) first")
+    real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
+    images, labels = samples["images"][:n], samples["labels"][:n]
+    timings = {}
+    features, proba = metrics.timed(timings, "features", FeatureExtractor(load_model(CLASSIFIER)).features_and_proba,
+                                    images)
+    generated = metrics.suite(features, proba, real["test_features"][:n], real["test_labels"][:n], timings)
     fake_nn = metrics.timed(timings, "memorisation", metrics.nearest_distances, features, real["train_features"])
     memorised = metrics.memorisation(fake_nn, np.load(TEST_NEAREST_TRAIN)["distances"])
-    if conditional:
+    if samples["conditional"]:
         generated["label_accuracy"], generated["label_cross_entropy"] = metrics.conditional_accuracy(proba, labels)
-
-    histograms = {"generated": generated.pop("class_histogram"), "real train": reference.pop("class_histogram")}
-    result = {**generated, **{f"{k}_real": v for k, v in reference.items()},
-              "fid_noise": fid_noise, "memorised_fraction": memorised["fraction_close"], "n": n}
+    real_side = reference["metrics"]
+    histograms = {"generated": generated.pop("class_histogram"), "real train": real_side.pop("class_histogram")}
+    result = {**generated, **{f"{k}_real": v for k, v in real_side.items()}, "fid_noise": reference["fid_noise"],
+              "memorised_fraction": memorised["fraction_close"], "n": n}
     result = {k: round(v, 5) if isinstance(v, float) else v for k, v in result.items()}
-    timings["total"] = time.perf_counter() - started
-    details = {"timings_s": {k: round(v, 2) for k, v in timings.items()}, "memorisation": memorised,
-               "class_histograms": histograms}
 
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    plots.save_class_histogram(FIGURES / "class_histogram.png", histograms, CLASS_NAMES)
-    arrays = np.load(PREPARED)
     nearest = metrics.nearest_indices(features[:8], real["train_features"], k=3)
-    plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], arrays["train_images"][nearest])
-    fid_curve = np.loadtxt("reports/train/fid.csv", delimiter=",", skiprows=1, ndmin=2)
-    plots.save_fid_curve(FIGURES / "fid_by_step.png", fid_curve, result["fid_real"])
-    write_json(FIGURES.parent / "metrics_details.json", details)
+    plots.save_class_histogram(FIGURES / "class_histogram.png", histograms, CLASS_NAMES)
+    plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], np.load(PREPARED)["train_images"][nearest])
+    plots.save_fid_curve(FIGURES / "fid_by_step.png", np.loadtxt(FID_HISTORY, delimiter=",", skiprows=1, ndmin=2),
+                         result["fid_real"])
+    timings["total"] = time.perf_counter() - started
+    write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
+                                 "memorisation": memorised, "class_histograms": histograms})
     write_json(METRICS, result)
 
     run = tracking.continue_run(cfg.tracking.enabled)
+    run.set_tags({"evaluate.n": n})
     run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
-    for path in (METRICS, FIGURES.parent / "metrics_details.json", *sorted(FIGURES.glob("*.png"))):
+    for path in (METRICS, METRICS_DETAILS, *sorted(FIGURES.glob("*.png"))):
         run.log_artifact(path, "evaluation")
     model_uri = run.log_generator(
         GENERATOR, register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,

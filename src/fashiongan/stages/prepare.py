@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .. import data
 from ..config import Config
 from ..io import write_npz
-
-RAW_DIR = Path("data/raw")
-PREPARED = Path("data/prepared/fashion_mnist.npz")
+from ..paths import PREPARED, RAW_DIR
 
 
 def run(cfg: Config) -> None:

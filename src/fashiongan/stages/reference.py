@@ -10,22 +10,17 @@ evaluate's time).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .. import metrics, runtime
 from ..config import Config
 from ..features import FeatureExtractor
 from ..io import load_model, write_json, write_npz
-from .classifier import MODEL as CLASSIFIER, REAL_FEATURES
-
-REFERENCE = Path("data/features/reference.json")
-TEST_NEAREST_TRAIN = Path("data/features/test_nearest_train.npz")
+from ..paths import CLASSIFIER, REAL_FEATURES, REFERENCE, TEST_NEAREST_TRAIN
 
 
 def run(cfg: Config) -> None:
-    runtime.configure(cfg.seed, cfg.train.threads)
+    runtime.configure(cfg.seed, cfg.runtime)
     n = cfg.evaluate.n
     real = np.load(REAL_FEATURES)
     test_features, test_labels = real["test_features"][:n], real["test_labels"][:n]

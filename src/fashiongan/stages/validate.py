@@ -8,14 +8,11 @@ stops `dvc repro` here (one line, exit 2) with every other output untouched.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..config import Config
 from ..io import write_text
-
-MARKER = Path("data/params-valid.txt")
+from ..paths import PARAMS_VALID
 
 
 def run(cfg: Config) -> None:  # cli.main has validated cfg by the time this runs
-    write_text(MARKER, "params.yaml is valid\n")
-    print(f"validate: params.yaml is valid -> {MARKER}")
+    write_text(PARAMS_VALID, "params.yaml is valid\n")
+    print(f"validate: params.yaml is valid -> {PARAMS_VALID}")
