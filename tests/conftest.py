@@ -2,9 +2,12 @@ import os
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from fashiongan.runtime import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 from fashiongan import config  # noqa: E402
 from fashiongan.data import DEBIAN_DIR, FILES  # noqa: E402

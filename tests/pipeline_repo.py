@@ -41,7 +41,7 @@ def env_for(repo: Path) -> dict:
     env = dict(os.environ)
     env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1",
-               MLFLOW_DISABLE_TELEMETRY="true", TF_CPP_MIN_LOG_LEVEL="2")
+               MLFLOW_DISABLE_TELEMETRY="true")
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("DVC_ROOT", None)
     return env
@@ -51,6 +51,16 @@ def sh(args, repo, env=None, **kwargs):
     result = subprocess.run(args, cwd=repo, env=env_for(repo) | (env or {}), capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
+
+
+def as_user(command: str, repo: Path, env=None, **kwargs):
+    """`command` as README tells a user to run it: in a shell that activated the repo's `.venv`
+    (here a link to the test's own virtualenv), with nothing of the virtualenv on PATH before."""
+    venv = repo / ".venv"
+    if not venv.exists():
+        venv.symlink_to(BIN.parent)
+    user = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    return sh(["bash", "-c", f"source .venv/bin/activate && {command}"], repo, user | (env or {}), **kwargs)
 
 
 def copy_repo(repo: Path, overrides: dict = TINY) -> Path:

@@ -34,6 +34,7 @@ def test_multi_worker_without_tf_config_names_what_is_missing(monkeypatch):
         distribute.make_strategy("multi_worker")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs(cfg, policy):
     import dataclasses
@@ -97,7 +98,7 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
     """Same global batch, seed and data: the replicas' summed gradients, synchronized batch norm
     and cross-replica metrics reproduce one device's 12 steps to float round-off (XLA is off in
@@ -116,7 +117,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
 
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_data_dir):
     """`fashiongan train` twice in one directory (a shared checkout), TF_CONFIG worker 0 and 1:
     worker 0 is the chief and writes the model, the CSVs and the MLflow run; worker 1 trains

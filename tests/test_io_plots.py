@@ -57,5 +57,6 @@ def test_save_grid_and_curves(tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
     plots.save_grid(tmp_path / "g.png", images, 10, 10, row_labels=[str(i) for i in range(10)])
     steps = np.arange(1, 301)
-    plots.save_loss_curves(tmp_path / "c.png", steps, {"g_loss": np.sin(steps), "d_acc_real": np.cos(steps)})
+    plots.save_loss_curves(tmp_path / "c.png", {"g_loss": list(zip(steps, np.sin(steps))),
+                                                "d_acc_real": list(zip(steps, np.cos(steps)))})
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "c.png").stat().st_size > 1000

@@ -3,7 +3,9 @@ the repo, then every output and the MLflow run checked through MlflowClient."""
 
 import csv
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,12 +14,21 @@ from pipeline_repo import env_for, make_repo, sh
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def built(tmp_path_factory):
+    """The tiny pipeline, run once; tests that only read it share it."""
     return make_repo(tmp_path_factory.mktemp("repo"))
 
 
-@pytest.mark.e2e
-def test_every_output_is_written(repo):
+@pytest.fixture
+def repo(built, tmp_path):
+    """A private copy of the built repo (git, DVC cache, MLflow store) for a test that changes it,
+    so that no test depends on another having run before it."""
+    return Path(shutil.copytree(built, tmp_path / "repo", symlinks=True))
+
+
+@pytest.mark.slow
+def test_every_output_is_written(built):
+    repo = built
     for path in ["data/prepared/fashion_mnist.npz", "models/classifier.keras", "data/features/real.npz",
                  "models/generator.keras", "reports/train/history.csv", "reports/train/run.json",
                  "reports/samples/grid.png", "data/samples/samples.npz", "reports/metrics.json",
@@ -45,8 +56,9 @@ def test_every_output_is_written(repo):
     assert 0 < json.loads((repo / "reports/classifier.json").read_text())["test_accuracy"] <= 1
 
 
-@pytest.mark.e2e
-def test_mlflow_run_holds_params_step_metrics_images_and_fid(repo):
+@pytest.mark.slow
+def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
+    repo = built
     from mlflow.tracking import MlflowClient
 
     run_id = json.loads((repo / "reports/train/run.json").read_text())["run_id"]
@@ -71,8 +83,9 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(repo):
     assert run.info.artifact_uri.startswith((repo / "mlruns").as_uri())
 
 
-@pytest.mark.e2e
-def test_generator_is_a_registered_mlflow_model_that_predicts_offline(repo):
+@pytest.mark.slow
+def test_generator_is_a_registered_mlflow_model_that_predicts_offline(built):
+    repo = built
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -98,7 +111,7 @@ def test_generator_is_a_registered_mlflow_model_that_predicts_offline(repo):
     assert versions[0].description.startswith(f"FID {fid:.3f}")
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(repo):
     status = sh(["dvc", "status"], repo).stdout
     assert "up to date" in status.lower() or status.strip() == "", status
@@ -126,7 +139,7 @@ def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(rep
     assert "fid_real" in metrics
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
     params_text = (repo / "params.yaml").read_text()
     params = yaml.safe_load(params_text)
@@ -137,7 +150,7 @@ def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
     result = subprocess.run(["dvc", "repro"], cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=300)
     (repo / "params.yaml").write_text(params_text)
     assert result.returncode != 0
-    message = [line for line in result.stderr.splitlines() if line.startswith("fashiongan:")]
+    message = [line for line in result.stderr.splitlines() if line.startswith("fashiongan")]
     assert message == ["fashiongan validate: train.loss: got 'hinged', expected one of: bce, hinge, wgan-gp"], result.stderr
     assert [p.stat().st_mtime_ns for p in outputs] == before
 
@@ -176,7 +189,7 @@ def assert_resumed_run_is_whole(repo, client, run_id):
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 94))
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_the_next_repro_resumes_the_same_run(repo):
     import signal
 
@@ -198,7 +211,7 @@ def test_sigterm_checkpoints_and_the_next_repro_resumes_the_same_run(repo):
     assert_resumed_run_is_whole(repo, client, state["run_id"])
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_kill_9_resumes_from_the_last_periodic_checkpoint(repo):
     import signal
 

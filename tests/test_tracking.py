@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from fashiongan import tracking
 
 START_A_RUN = """
@@ -15,6 +17,7 @@ print(run.run_id)
 """
 
 
+@pytest.mark.slow
 def test_three_experiments_starting_together_on_a_fresh_store_get_three_runs(tmp_path):
     env = {"DVC_ROOT": str(tmp_path), "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": "/usr/bin:/bin"}
     starts = [subprocess.Popen([sys.executable, "-c", START_A_RUN], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

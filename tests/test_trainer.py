@@ -59,6 +59,7 @@ def test_epoch_order_is_a_seeded_permutation():
     assert not np.array_equal(a, T.epoch_order(1, 1, 100).numpy())
 
 
+@pytest.mark.slow
 def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
     tr = small_trainer(cfg, log_every=3)
     logged, events = [], []
@@ -70,6 +71,7 @@ def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
     assert logged[0][0] == 0
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
     """An interrupted run restored from a checkpoint ends where an uninterrupted one does."""
     straight = small_trainer(cfg)

@@ -46,10 +46,12 @@ def save_grid(path, images: np.ndarray, rows: int, cols: int, row_labels=None, s
     _save(fig, path, tight=False)
 
 
-def save_loss_curves(path, steps: np.ndarray, series: dict[str, np.ndarray], smooth: int = 100) -> None:
+def save_loss_curves(path, series: dict[str, list[tuple[int, float]]], smooth: int = 100) -> None:
+    """Losses and D's accuracies, each a list of (step, value), smoothed over `smooth` steps."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    kernel = np.ones(min(smooth, len(steps))) / min(smooth, len(steps))
-    for name, values in series.items():
+    for name, points in series.items():
+        steps, values = np.array(points, dtype=np.float64).reshape(-1, 2).T
+        kernel = np.ones(max(1, min(smooth, len(steps)))) / max(1, min(smooth, len(steps)))
         ax = axes[1] if name.startswith("d_acc") else axes[0]
         ax.plot(steps[: len(steps) - len(kernel) + 1], np.convolve(values, kernel, mode="valid"), label=name)
     axes[0].set_title("losses")

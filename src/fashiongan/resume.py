@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, flatten
-from .io import StepLog, write_json
+from .io import StepLog, atomic_path, write_json
 from .paths import CHECKPOINTS, FID_LOG, HISTORY_LOG, TRAIN_STATE as STATE
 
 FID_COLUMNS = ("fid", "seconds")
@@ -54,6 +54,12 @@ class TrainingState:
         """Training seconds logged with the last FID row: a resumed run counts on from there."""
         rows = self.fid_log.rows()
         return float(rows[-1][2]) if rows else 0.0
+
+    def publish(self, history: Path, fid_history: Path) -> None:
+        """Copy the step logs to the stage's outputs (whole files, atomically)."""
+        for log, output in ((self.history, history), (self.fid_log, fid_history)):
+            with atomic_path(output) as tmp:
+                shutil.copyfile(log.path, tmp)
 
     def discard_scratch(self) -> None:
         if not self.chief:

@@ -22,8 +22,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # should notice in seconds and go on without it (see _survives_outage).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-# a stage prints one line per event; download bars for a model's few files are noise in a DVC log
+# A stage prints one line per event: MLflow's progress bars for a model's few files and its INFO
+# lines (creating tables, validating the input example) are noise in a DVC log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 import filelock  # noqa: E402
 
@@ -156,8 +158,12 @@ class Run:
         # The fluent API is the only way to log a model; resuming the run and leaving the context
         # would end it, so the run stays active (and is ended by the caller, as every stage does).
         mlflow.start_run(run_id=self.run_id)
-        with warnings.catch_warnings():  # the signature is given, so type hints on predict are not needed
-            warnings.filterwarnings("ignore", message=".*type hints", category=UserWarning)
+        with warnings.catch_warnings():
+            # The signature is given, so predict needs no type hints. MLflow wraps log_model in its
+            # own "once" filter, which overrides an "ignore" filter: drop the line where it is shown.
+            show = warnings.showwarning
+            warnings.showwarning = lambda message, *args, **kwargs: None if "type hints to the `predict`" in str(
+                message) else show(message, *args, **kwargs)
             info = mlflow.pyfunc.log_model(
                 name="generator", python_model=str(Path(__file__).with_name("mlflow_model.py")),
                 artifacts={"generator": str(path)}, model_config={"conditional": generator.conditional},
@@ -271,6 +277,11 @@ def start_run(experiment: str, resume_run_id: str | None = None, tags: dict | No
         return Run(client, resume_run_id)
     run = client.create_run(experiment_id, run_name=os.environ.get("DVC_EXP_NAME"), tags=tags or {})
     return Run(client, run.info.run_id)
+
+
+def provenance_tags() -> dict:
+    """The code and the DVC experiment a run came from."""
+    return {"git_commit": git_commit(repo_root()), "dvc_exp": os.environ.get("DVC_EXP_NAME")}
 
 
 def write_run_file(run: Run, path: Path = RUN_FILE) -> None:

@@ -6,8 +6,6 @@ this stage; only the chief writes outputs and the MLflow run.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 
@@ -19,7 +17,7 @@ from .. import distribute, plots, resume, runtime, tracking
 from ..config import Config, flatten
 from ..data import to_uint8
 from ..probe import FidProbe
-from ..io import atomic_path, load_model, save_model, write_json
+from ..io import load_model, save_model, write_json
 from ..losses import make_loss
 from ..models import Generator, build_gan, fixed_latents
 from ..paths import CLASSIFIER, FID_HISTORY, GENERATOR, HISTORY, LOSSES_PLOT, PREPARED, REAL_FEATURES, TRAIN_SUMMARY
@@ -51,10 +49,9 @@ def run(cfg: Config) -> None:
         _, held = tracking.sync(run, state.history.series() | {"fid": state.fid_log.series()["fid"]})
     else:
         run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train", "tracking")))
-        run.set_tags({"git_commit": tracking.git_commit(tracking.repo_root()), "dvc_exp": os.environ.get("DVC_EXP_NAME"),
-                      "model.arch": cfg.model.arch, "train.loss": cfg.train.loss,
-                      "model.conditional": cfg.model.conditional, "train.replicas": replicas,
-                      "train.dtype_policy": keras.mixed_precision.global_policy().name})
+        run.set_tags(tracking.provenance_tags() | {
+            "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
+            "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name})
     state.record(run.run_id, finished=False)
     already_sent = min(held.get(name, -1) for name in METRIC_NAMES)
     print(f"train: {cfg.model.arch}, {total_steps} steps "
@@ -114,12 +111,8 @@ def run(cfg: Config) -> None:
         return
 
     save_model(trainer.sampling_generator, GENERATOR)
-    for log, output in ((state.history, HISTORY), (state.fid_log, FID_HISTORY)):
-        with atomic_path(output) as tmp:
-            shutil.copyfile(log.path, tmp)
-    history = state.history.series()
-    plots.save_loss_curves(LOSSES_PLOT, np.array([s for s, _ in history["g_loss"]]),
-                           {name: np.array([v for _, v in points]) for name, points in history.items()})
+    state.publish(HISTORY, FID_HISTORY)
+    plots.save_loss_curves(LOSSES_PLOT, state.history.series())
     summary = {"steps": total_steps, "train_seconds": round(train_seconds, 1),
                "steps_per_second": round((total_steps - state.start_step) / train_seconds, 2),
                "fid_seconds": round(sum(fid_seconds), 1), "resumed_from_step": state.start_step}
