@@ -19,7 +19,8 @@ from pathlib import Path
 
 from fashiongan import config  # noqa: E402
 from fashiongan.stages import evaluate, reference  # noqa: E402
-from fashiongan.paths import BENCH, METRICS_DETAILS, REFERENCE, SAMPLES  # noqa: E402
+from fashiongan.paths import (BENCH, CLASSIFIER, METRICS_DETAILS, PREPARED, REAL_FEATURES, REFERENCE,  # noqa: E402
+                              SAMPLES, TRAIN_REPORTS)
 
 OUT = BENCH / "evaluate_speed.json"
 
@@ -33,7 +34,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         # Run in a scratch directory that sees the pipeline's inputs, so no pipeline output is touched.
         os.chdir(scratch)
-        for path in ("data/prepared", "data/samples", "data/features/real.npz", "models", "reports/train"):
+        for path in (PREPARED.parent, SAMPLES.parent, REAL_FEATURES, CLASSIFIER.parent, TRAIN_REPORTS):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             os.symlink(root / path, path)
         seconds = {}

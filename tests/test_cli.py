@@ -71,3 +71,26 @@ def test_a_lambda_layer_is_refused_not_executed(tmp_path, capsys, monkeypatch):
     assert cli.main(["generate", "--model", str(tmp_path / "evil.keras")]) == 1
     err = capsys.readouterr().err
     assert "evil.keras" in err and "Lambda" in err and "arbitrary code" in err and not marker.exists()
+
+
+def test_a_project_error_is_one_line_with_its_exit_code_and_a_bug_keeps_its_traceback(tmp_path, raw_params, capsys,
+                                                                                      monkeypatch):
+    from fashiongan.errors import DataError
+    from fashiongan.stages import validate
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    monkeypatch.chdir(tmp_path)
+
+    def bad_data(cfg):
+        raise DataError("data/raw/x.gz: sha256 mismatch")
+
+    monkeypatch.setattr(validate, "run", bad_data)
+    assert cli.main(["validate"]) == 1
+    assert capsys.readouterr().err == "fashiongan validate: data/raw/x.gz: sha256 mismatch\n"
+
+    def bug(cfg):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(validate, "run", bug)
+    with pytest.raises(ValueError, match="broadcast"):  # not turned into a "user error" line
+        cli.main(["validate"])

@@ -40,9 +40,8 @@ def server_repo(tmp_path_factory):
         sh(["git", "add", "dvc.lock"], repo)
         sh(["git", "commit", "-qm", "baseline"], repo)
         # the README's sweep, typed as README says; one intra-op thread each: two jobs on two cores
-        as_user(f"dvc exp run --queue -S 'train.learning_rate={','.join(LEARNING_RATES)}' -S runtime.threads=1",
-                repo, env)
-        as_user("dvc queue start --jobs 2", repo, env)
+        as_user(f"dvc exp run --queue -S 'train.learning_rate={','.join(LEARNING_RATES)}'", repo, env)
+        as_user("TF_NUM_INTRAOP_THREADS=1 dvc queue start --jobs 2", repo, env)
         deadline = time.time() + 900
         while time.time() < deadline:
             status = sh(["dvc", "queue", "status"], repo).stdout

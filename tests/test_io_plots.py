@@ -60,3 +60,12 @@ def test_save_grid_and_curves(tmp_path):
     plots.save_loss_curves(tmp_path / "c.png", {"g_loss": list(zip(steps, np.sin(steps))),
                                                 "d_acc_real": list(zip(steps, np.cos(steps)))})
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_a_step_log_appends_keeps_through_a_step_and_reopens_with_its_columns(tmp_path):
+    log = io.StepLog(tmp_path / "h.csv", ["g_loss", "d_loss"])
+    log.append([1, 2, 3], [[0.5, 1.0], [0.25, 0.75], [0.125, 0.5]])
+    log.keep_through(2)
+    again = io.StepLog.open(tmp_path / "h.csv")
+    assert again.columns == ["step", "g_loss", "d_loss"]
+    assert again.series() == {"g_loss": [(1, 0.5), (2, 0.25)], "d_loss": [(1, 1.0), (2, 0.75)]}

@@ -59,3 +59,15 @@ def test_spectral_norm_keeps_every_weight_layer_of_d_at_unit_spectral_norm():
     for layer in wrapped:
         kernel = layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1])
         assert np.linalg.norm(kernel, 2) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_the_generator_interface_draws_in_batches_and_samples_class_ordered(conditional):
+    generator = models.Generator(models.build_generator(ModelConfig("mlp", 12, conditional, False)))
+    assert generator.latent_dim == 12 and generator.conditional == conditional
+    z, labels = models.fixed_latents(12, 30, seed=1)
+    whole = generator.draw(z, labels)
+    np.testing.assert_allclose(generator.draw(z, labels, batch=7), whole, atol=1e-6)  # batching changes nothing
+    images, sampled_labels = generator.sample(30, seed=1)
+    np.testing.assert_allclose(images, whole, atol=1e-6)
+    assert images.shape == (30, 28, 28, 1) and sampled_labels.tolist() == [i // 3 for i in range(30)]

@@ -57,6 +57,17 @@ def test_every_output_is_written(built):
 
 
 @pytest.mark.slow
+def test_a_run_prints_its_stage_lines_and_nothing_that_reads_like_a_failure(built):
+    log = (built / "repro.log").read_text()
+    for stage in ("validate", "prepare", "classifier", "reference", "train", "sample", "evaluate"):
+        assert f"\n{stage}: " in log, stage  # each stage's own line
+    for noise in ("cuda", "cuinit", "e0000", "w0000", "traceback", "type hints", "info mlflow", "warning"):
+        assert noise not in log.lower(), f"{noise!r} in the log of dvc repro:\n{log}"
+    # the committed run file names the run, and no path of the machine that made it
+    assert json.loads((built / "reports/train/run.json").read_text()).keys() == {"run_id"}
+
+
+@pytest.mark.slow
 def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     repo = built
     from mlflow.tracking import MlflowClient

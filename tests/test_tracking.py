@@ -45,3 +45,12 @@ def test_the_store_defaults_to_the_dvc_root_not_the_working_directory(tmp_path, 
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repo"))
     monkeypatch.chdir(tmp_path)
     assert tracking.tracking_uri() == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
+
+
+def test_sync_without_a_training_run_says_how_to_make_one(tmp_path, monkeypatch):
+    from fashiongan.errors import MissingInput
+
+    monkeypatch.chdir(tmp_path)
+    assert tracking.sync_saved(enabled=False) == "tracking.enabled is false: nothing to sync"
+    with pytest.raises(MissingInput, match=r"models/checkpoints/state.json: no tracked training run"):
+        tracking.sync_saved(enabled=True)

@@ -15,6 +15,8 @@ import signal
 import sys
 from pathlib import Path
 
+from .paths import GENERATOR
+
 STAGES = {
     "validate": "check params.yaml before any stage runs (a bad value stops dvc repro with outputs intact)",
     "prepare": "find and verify the Fashion-MNIST IDX files, write data/prepared/fashion_mnist.npz",
@@ -39,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="fashiongan",
         description="GANs on Fashion-MNIST: DVC pipeline stages and a generator CLI. "
                     "Run the whole pipeline with `dvc repro`; each stage is also `fashiongan <stage>`.",
+        epilog="exit codes: 0 done; 2 bad params or arguments; 1 bad data, model file, tracking store or a "
+               "diverged run (one line naming the culprit); 130 / 143 Ctrl-C / SIGTERM. Any other error is a "
+               "bug and prints its traceback.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, text in STAGES.items():
@@ -46,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         stage.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     gen = commands.add_parser("generate", help="draw images from a saved generator into a PNG grid",
                               description="Draw images from a saved generator into a PNG grid.")
-    gen.add_argument("--model", default="models/generator.keras", help="generator .keras file")
+    gen.add_argument("--model", default=str(GENERATOR), help=f"generator .keras file (default {GENERATOR})")
     gen.add_argument("--class", dest="label", help="class name (e.g. sneaker) or index 0-9; conditional models")
     gen.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")

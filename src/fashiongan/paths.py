@@ -36,4 +36,10 @@ METRICS_DETAILS = Path("reports/metrics_details.json")
 FIGURES = Path("reports/figures")
 
 REPORT = Path("reports/index.html")
+
+MLFLOW_DB = Path("mlflow.db")  # the embedded MLflow store, with its artifacts in MLRUNS
+MLRUNS = Path("mlruns")
+MLFLOW_LOCK = Path(".mlflow.lock")
+SERVER_DB = Path("mlflow-server.db")  # `fashiongan server`'s store, with its artifacts in SERVER_ARTIFACTS
+SERVER_ARTIFACTS = Path("mlartifacts")
 BENCH = Path("reports/bench")

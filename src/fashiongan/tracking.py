@@ -30,7 +30,8 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 import filelock  # noqa: E402
 
 from .errors import MissingInput, TrackingError  # noqa: E402
-from .paths import FID_LOG, HISTORY_LOG, METRICS, RUN_FILE, TRAIN_STATE  # noqa: E402
+from .paths import (FID_LOG, HISTORY_LOG, METRICS, MLFLOW_DB, MLFLOW_LOCK, MLRUNS, RUN_FILE, SERVER_ARTIFACTS,  # noqa: E402
+                    SERVER_DB, TRAIN_STATE)
 
 # The MLflow UI opens an experiment on the view of its kind; untagged ones open on the GenAI
 # overview (traces, token usage) instead of the training runs.
@@ -42,15 +43,15 @@ def repo_root() -> Path:
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or repo_root()) / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or repo_root()) / MLFLOW_DB}"
 
 
 def server_command(root: Path, host: str, port: int) -> tuple[list[str], dict]:
     """`mlflow server` for a team: SQLite store and proxied artifacts under `root`, one worker and
     no job runner (the defaults start 4 workers and job processes: ~3 GB and ~30 s here)."""
     command = [sys.executable, "-m", "mlflow", "server",
-               "--backend-store-uri", f"sqlite:///{root / 'mlflow-server.db'}",
-               "--artifacts-destination", str(root / "mlartifacts"), "--serve-artifacts",
+               "--backend-store-uri", f"sqlite:///{root / SERVER_DB}",
+               "--artifacts-destination", str(root / SERVER_ARTIFACTS), "--serve-artifacts",
                "--host", host, "--port", str(port), "--workers", "1"]
     return command, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
@@ -241,12 +242,12 @@ def client_for_experiment(name: str):
     uri = tracking_uri(root)
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
-    with filelock.FileLock(str(root / ".mlflow.lock"), timeout=120):
+    with filelock.FileLock(str(root / MLFLOW_LOCK), timeout=120):
         client = MlflowClient(uri)
         try:
             experiment = client.get_experiment_by_name(name)
             experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-                name, artifact_location=(root / "mlruns").as_uri() if uri.startswith("sqlite") else None,
+                name, artifact_location=(root / MLRUNS).as_uri() if uri.startswith("sqlite") else None,
                 tags=EXPERIMENT_TAGS)
         except Exception as e:  # any store failure: one line naming the store
             reason = masked(str(e).splitlines()[0])  # MLflow's own messages repeat the URI, credentials and all
