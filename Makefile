@@ -17,8 +17,10 @@ FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10
 help:
 	@echo "make setup   create .venv, install pinned requirements + the package, dvc init, find the data"
 	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
-	@echo "make test    setup, then the test suite (unit + end-to-end, 8-13 minutes on 2 cores)"
-	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json)"
+	@echo "make test    setup, then the test suite (unit + end-to-end, about 11 minutes on 2 cores;"
+	@echo "             .venv/bin/pytest -m 'not slow' runs the fast part in under a minute)"
+	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput, evaluate"
+	@echo "             speed, FID by training images seen for named recipes (bench/time_to_fid.py)"
 	@echo "make report  write reports/index.html from the latest run: metrics, samples, curves (opens offline)"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
 	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
@@ -54,6 +56,7 @@ run: setup
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 	@echo "MLflow: make ui, then open http://127.0.0.1:$(UI_PORT) (experiment 'fashiongan'; run id in reports/train/run.json)"
+	@echo "Experiments: source .venv/bin/activate, then dvc exp run -S train.learning_rate=1e-3 (README 'How to experiment')"
 
 test: setup
 	$(BIN)/python -m pytest
@@ -62,6 +65,7 @@ bench: setup
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/dvc repro sample  # evaluate_speed times evaluate on this pipeline's samples
 	$(BIN)/python bench/evaluate_speed.py
+	$(BIN)/python bench/time_to_fid.py  # FID by training images seen, per recipe (~3-6 min per recipe on 2 cores)
 
 report: setup
 	$(BIN)/fashiongan report

@@ -7,10 +7,12 @@ and finds nothing to rerun."""
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from pipeline_repo import as_user, copy_repo, env_for, free_port, repro, sh
@@ -160,6 +162,8 @@ def md5(path) -> str:
 
 @pytest.mark.slow
 def test_a_fresh_clone_pulls_from_the_dvc_remote_and_has_nothing_to_rerun(repo, tmp_path):
+    # commits go to a copy: the shared repo stays as the other tests expect it, in any order
+    repo = Path(shutil.copytree(repo, tmp_path / "repo", symlinks=True))
     remote = tmp_path / "remote"
     sh(["make", "--no-print-directory", "remote", f"REMOTE={remote}"], repo)
     sh(["git", "add", "-A"], repo)  # .dvc/config and the metrics and tables DVC keeps in git

@@ -1,0 +1,129 @@
+"""Time to FID: named training recipes, each trained from scratch for the same number of training
+images, with the FID measured every K images, so that recipes compare on an axis no machine
+changes (images seen = steps x batch) and, beside it, on this machine's seconds.
+
+    python bench/time_to_fid.py [--images 300000] [--every 50000] [--recipes default,unconditional-bce]
+
+A recipe is a set of params overrides on params.yaml (RECIPES below; `--set key=value` adds
+overrides to every recipe). FID is the training-time probe: --fid-samples generated images from
+fixed latents against the 10k test images, in the classifier stage's feature space (run
+`dvc repro classifier` first); 2k samples read a little higher than evaluate's 10k.
+Writes reports/bench/time_to_fid.json and reports/bench/time_to_fid.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import numpy as np
+import yaml
+
+from fashiongan import config, runtime
+from fashiongan.io import atomic_path, load_model, write_json
+from fashiongan.paths import BENCH, CLASSIFIER, PARAMS, PREPARED, REAL_FEATURES
+
+RECIPES = {
+    "default": {},
+    "unconditional-bce": {"model.conditional": False, "model.spectral_norm": False, "train.loss": "bce"},
+    "ttur": {"train.lr_g": 0.0001, "train.lr_d": 0.0004, "train.beta_1": 0.0},
+}
+OUT = BENCH / "time_to_fid.json"
+
+
+def with_overrides(raw: dict, overrides: dict) -> config.Config:
+    raw = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        *sections, key = dotted.split(".")
+        node = raw
+        for section in sections:
+            node = node[section]
+        node[key] = value
+    return config.parse(raw)
+
+
+def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, data) -> list[dict]:
+    """[{images, steps, seconds, fid}] every `every` images (rounded to whole steps) up to `images`."""
+    from fashiongan.losses import make_loss
+    from fashiongan.models import build_gan
+    from fashiongan.probe import FidProbe
+    from fashiongan.trainer import Trainer, fit, use_xla
+
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    trainer = Trainer(build_gan(cfg.model), make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
+                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch))
+    probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
+                     fid_samples, cfg.seed + 1)
+    batch = cfg.train.batch_size
+    points, fid_seconds, started = [], [0.0], time.perf_counter()
+
+    def score(step):
+        scored = time.perf_counter()
+        value = probe(trainer.sampling_generator)
+        points.append({"images": step * batch, "steps": step, "fid": round(value, 3),
+                       "seconds": round(scored - started - fid_seconds[0], 1)})
+        fid_seconds[0] += time.perf_counter() - scored
+        print(f"  {step * batch:>9,} images  {points[-1]['seconds']:>7.1f} s  FID {value:7.2f}", flush=True)
+
+    fit(trainer, *data, max(1, images // batch), [(max(1, every // batch), score)], lambda first, rows: None)
+    return points
+
+
+def save_figure(path, curves: dict[str, list[dict]]) -> None:
+    """FID by images seen and by training seconds, one line per recipe, log-scaled FID."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for name, points in curves.items():
+        for ax, x in zip(axes, ("images", "seconds")):
+            ax.plot([p[x] for p in points], [p["fid"] for p in points], marker="o", label=name)
+    axes[0].set_xlabel("training images seen")
+    axes[1].set_xlabel("training seconds (this machine)")
+    axes[0].set_ylabel("FID (2k samples)")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=300_000, help="training images per recipe (steps x batch)")
+    parser.add_argument("--every", type=int, default=50_000, help="training images between FIDs")
+    parser.add_argument("--fid-samples", type=int, default=2000)
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every recipe, e.g. --set seed=2 (YAML value)")
+    args = parser.parse_args(argv)
+
+    raw = yaml.safe_load(PARAMS.read_text())
+    common = dict(item.split("=", 1) for item in args.set)
+    common = {key: yaml.safe_load(value) for key, value in common.items()}
+    base = with_overrides(raw, common)
+    runtime.configure(base.seed, base.runtime)
+    arrays = np.load(PREPARED)
+    data = (arrays["train_images"], arrays["train_labels"])
+    results = {}
+    for name in args.recipes.split(","):
+        overrides = {**RECIPES[name], **common}
+        print(f"{name}: {overrides or 'params.yaml as it is'}", flush=True)
+        results[name] = {"overrides": overrides,
+                         "points": train_recipe(with_overrides(raw, overrides), args.images, args.every,
+                                                args.fid_samples, data)}
+    write_json(OUT, {"images": args.images, "every": args.every, "fid_samples": args.fid_samples,
+                     "recipes": results})
+    save_figure(OUT.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
+    print(f"-> {OUT}, {OUT.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
