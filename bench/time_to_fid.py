@@ -45,7 +45,8 @@ def with_overrides(raw: dict, overrides: dict) -> config.Config:
 
 
 def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, data) -> list[dict]:
-    """[{images, steps, seconds, fid}] every `every` images (rounded to whole steps) up to `images`."""
+    """[{images, steps, seconds, fid}] every `every` images up to `images`, both rounded to whole
+    compiled chunks (train.steps_per_call steps): other chunk lengths would each be traced anew."""
     from fashiongan.losses import make_loss
     from fashiongan.models import build_gan
     from fashiongan.probe import FidProbe
@@ -58,7 +59,9 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
                       cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch))
     probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
                      fid_samples, cfg.seed + 1)
-    batch = cfg.train.batch_size
+    batch, chunk = cfg.train.batch_size, cfg.train.steps_per_call
+    every_steps = max(1, round(every / batch / chunk)) * chunk
+    total_steps = max(1, round(images / batch / every_steps)) * every_steps
     points, fid_seconds, started = [], [0.0], time.perf_counter()
 
     def score(step):
@@ -69,7 +72,7 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
         fid_seconds[0] += time.perf_counter() - scored
         print(f"  {step * batch:>9,} images  {points[-1]['seconds']:>7.1f} s  FID {value:7.2f}", flush=True)
 
-    fit(trainer, *data, max(1, images // batch), [(max(1, every // batch), score)], lambda first, rows: None)
+    fit(trainer, *data, total_steps, [(every_steps, score)], lambda first, rows: None)
     return points
 
 
