@@ -101,7 +101,7 @@ def _generate(args) -> None:
     from .data import to_uint8
     from .errors import ConfigError
     from .io import load_model
-    from .models import Generator
+    from .models import Generator, fixed_latents
     from .plots import save_grid
 
     if args.n <= 0:
@@ -109,7 +109,7 @@ def _generate(args) -> None:
     generator = Generator(load_model(args.model))
     if not generator.conditional and args.label is not None:
         raise ConfigError(f"--class: {args.model} is an unconditional generator; it takes no class")
-    z = np.random.default_rng(args.seed).standard_normal((args.n, generator.latent_dim)).astype(np.float32)
+    z, _ = fixed_latents(generator.latent_dim, args.n, args.seed)
     labels = np.full(args.n, _class_index(args.label) if args.label else 0, np.int32)
     cols = math.ceil(math.sqrt(args.n))
     save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)
