@@ -29,6 +29,10 @@ RECIPES = {
     "default": {},
     "unconditional-bce": {"model.conditional": False, "model.spectral_norm": False, "train.loss": "bce"},
     "ttur": {"train.lr_g": 0.0001, "train.lr_d": 0.0004, "train.beta_1": 0.0},
+    "lr1e3-b0": {"train.learning_rate": 0.001, "train.beta_1": 0.0},
+    "lr5e4": {"train.learning_rate": 0.0005},
+    "ttur-fast": {"train.lr_g": 0.0004, "train.lr_d": 0.0008, "train.beta_1": 0.0},
+    "no-ema": {"train.ema": None},
 }
 OUT = BENCH / "time_to_fid.json"
 
@@ -47,6 +51,7 @@ def with_overrides(raw: dict, overrides: dict) -> config.Config:
 def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, data) -> list[dict]:
     """[{images, steps, seconds, fid}] every `every` images up to `images`, both rounded to whole
     compiled chunks (train.steps_per_call steps): other chunk lengths would each be traced anew."""
+    from fashiongan import conditioning
     from fashiongan.losses import make_loss
     from fashiongan.models import build_gan
     from fashiongan.probe import FidProbe
@@ -55,24 +60,27 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
-    trainer = Trainer(build_gan(cfg.model), make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
-                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch))
-    probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
-                     fid_samples, cfg.seed + 1)
+    train_images, class_labels = data
+    labels = conditioning.training_labels(cfg.model, train_images, class_labels, cfg.seed)
     batch, chunk = cfg.train.batch_size, cfg.train.steps_per_call
     every_steps = max(1, round(every / batch / chunk)) * chunk
     total_steps = max(1, round(images / batch / every_steps)) * every_steps
+    trainer = Trainer(build_gan(cfg.model), make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
+                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch), total_steps=total_steps)
+    sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)
+    probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
+                     fid_samples, cfg.seed + 1)
     points, fid_seconds, started = [], [0.0], time.perf_counter()
 
     def score(step):
         scored = time.perf_counter()
-        value = probe(trainer.sampling_generator)
+        value = probe(sampler)
         points.append({"images": step * batch, "steps": step, "fid": round(value, 3),
                        "seconds": round(scored - started - fid_seconds[0], 1)})
         fid_seconds[0] += time.perf_counter() - scored
         print(f"  {step * batch:>9,} images  {points[-1]['seconds']:>7.1f} s  FID {value:7.2f}", flush=True)
 
-    fit(trainer, *data, total_steps, [(every_steps, score)], lambda first, rows: None)
+    fit(trainer, train_images, labels, total_steps, [(every_steps, score)], lambda first, rows: None)
     return points
 
 

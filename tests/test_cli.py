@@ -41,7 +41,7 @@ def test_generate_from_a_saved_generator(tmp_path):
     from fashiongan.models import build_generator
 
     path = tmp_path / "g.keras"
-    build_generator(ModelConfig("mlp", 8, True, False)).save(path)
+    build_generator(ModelConfig("mlp", 8, True, False, 0)).save(path)
     out = tmp_path / "sneakers.png"
     assert cli.main(["generate", "--model", str(path), "--class", "sneaker", "--n", "6", "--out", str(out)]) == 0
     assert out.stat().st_size > 0

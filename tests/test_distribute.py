@@ -42,7 +42,7 @@ def test_mixed_precision_trains_with_float32_outputs(cfg, policy):
     keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        gan = models.build_gan(ModelConfig("mlp", 8, True, False))
+        gan = models.build_gan(ModelConfig("mlp", 8, True, False, 0))
         train_cfg = dataclasses.replace(cfg.train, batch_size=16)
         trainer = T.Trainer(gan, losses.make_loss("hinge"), train_cfg, 0, 8, False)
         rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ from fashiongan.config import ModelConfig
 @pytest.mark.parametrize("arch", ["mlp", "dcgan"])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_shapes_and_ranges(arch, conditional):
-    cfg = ModelConfig(arch=arch, latent_dim=16, conditional=conditional, spectral_norm=False)
+    cfg = ModelConfig(arch=arch, latent_dim=16, conditional=conditional, spectral_norm=False, clusters=0)
     gan = models.build_gan(cfg)
     z = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
     labels = np.arange(5, dtype=np.int32)
@@ -22,17 +22,17 @@ def test_shapes_and_ranges(arch, conditional):
 
 
 def test_mlp_is_the_tutorial_architecture():
-    g = models.build_generator(ModelConfig("mlp", 100, False, False))
+    g = models.build_generator(ModelConfig("mlp", 100, False, False, 0))
     dense = [layer.units for layer in g.layers if layer.__class__.__name__ == "Dense"]
     assert dense == [256, 512, 1024, 784]
     assert [layer.momentum for layer in g.layers if layer.__class__.__name__ == "BatchNormalization"] == [0.8] * 3
-    d = models.build_discriminator(ModelConfig("mlp", 100, False, False))
+    d = models.build_discriminator(ModelConfig("mlp", 100, False, False, 0))
     assert [layer.units for layer in d.layers if layer.__class__.__name__ == "Dense"] == [512, 256, 1]
     assert g.count_params() == 1_493_520
 
 
 def test_conditional_generator_uses_the_label():
-    gan = models.build_gan(ModelConfig("mlp", 8, True, False))
+    gan = models.build_gan(ModelConfig("mlp", 8, True, False, 0))
     z = np.zeros((2, 8), np.float32)
     a = np.asarray(gan.generate(z, np.array([0, 0], np.int32)))
     b = np.asarray(gan.generate(z, np.array([0, 7], np.int32)))
@@ -50,7 +50,7 @@ def test_fixed_latents_are_fixed_and_balanced():
 def test_spectral_norm_keeps_every_weight_layer_of_d_at_unit_spectral_norm():
     import tensorflow as tf
 
-    d = models.build_discriminator(ModelConfig("dcgan", 8, True, True))
+    d = models.build_discriminator(ModelConfig("dcgan", 8, True, True, 0))
     wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert len(wrapped) == 3  # two convolutions and the logit
     d([tf.random.normal((4, 28, 28, 1)), tf.zeros((4,), tf.int32)], training=True)
@@ -63,7 +63,7 @@ def test_spectral_norm_keeps_every_weight_layer_of_d_at_unit_spectral_norm():
 
 @pytest.mark.parametrize("conditional", [False, True])
 def test_the_generator_interface_draws_in_batches_and_samples_class_ordered(conditional):
-    generator = models.Generator(models.build_generator(ModelConfig("mlp", 12, conditional, False)))
+    generator = models.Generator(models.build_generator(ModelConfig("mlp", 12, conditional, False, 0)))
     assert generator.latent_dim == 12 and generator.conditional == conditional
     z, labels = models.fixed_latents(12, 30, seed=1)
     whole = generator.draw(z, labels)

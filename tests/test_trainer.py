@@ -12,7 +12,7 @@ from fashiongan.config import ModelConfig
 def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, spectral_norm=False, **train_overrides):
     keras.utils.set_random_seed(0)
     train_cfg = dataclasses.replace(cfg.train, batch_size=16, steps_per_call=4, **train_overrides)
-    gan = models.build_gan(ModelConfig(arch, 8, conditional, spectral_norm))
+    gan = models.build_gan(ModelConfig(arch, 8, conditional, spectral_norm, 0))
     return T.Trainer(gan, losses.make_loss(loss, train_cfg.gp_weight), train_cfg, 7, 8,
                      T.use_xla(train_cfg, arch))
 

@@ -52,6 +52,7 @@ class ModelConfig:
     latent_dim: int = _rule(_positive, "a positive int")
     conditional: bool = _rule(lambda v: True, "true or false")
     spectral_norm: bool = _rule(lambda v: True, "true or false")
+    clusters: int = _rule(_non_negative, "an int >= 0 (0 = off)")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class TrainConfig:
     beta_1: float = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
     gp_weight: float = _rule(_non_negative, "a number >= 0")
     d_steps: int = _rule(_positive, "a positive int")
+    lr_decay: float = _rule(lambda v: 0 <= v <= 1, "a number in [0, 1] (0 = constant rates)")
     ema: float | None = _rule(lambda v: v is None or 0 < v < 1, "null or a number in (0, 1)")
+    ema_warmup: bool = _rule(lambda v: True, "true or false")
     jit_compile: bool | str = _rule(lambda v: v in (True, False, "auto"), "true, false or auto")
     steps_per_call: int = _rule(_positive, "a positive int")
     log_every: int = _rule(_positive, "a positive int")
@@ -174,6 +177,12 @@ def _build(cls, raw, prefix: str):
 
 
 def _check_consistency(cfg: Config) -> None:
+    if cfg.model.clusters and cfg.model.conditional:
+        raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 with model.conditional true "
+                          "(clusters stand in for class labels in unconditional models)")
+    if cfg.model.clusters == 1 or cfg.model.clusters > cfg.train_images:
+        raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 or 2 to {cfg.train_images} "
+                          "(the training images)")
     if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
         raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
     if cfg.data.train_limit is not None and cfg.data.train_limit > TRAIN_IMAGES:

@@ -3,6 +3,8 @@
 Conditioning is the same for every architecture: G gets a label embedding concatenated to z,
 D gets a projection term (Miyato & Koyama 2018) on its last hidden features. So an
 architecture is just two functions from a tensor to a tensor, and the trainer sees a `GAN`.
+The labels are the classes (`model.conditional`) or, for an unconditional model with
+`model.clusters`, cluster ids of the training images (see conditioning.py).
 
 Batch normalisation is `synchronized` under a multi-replica strategy, so that the replicas
 normalise with the global batch's statistics, as one device would. The outputs (G's image, D's
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 from .config import ModelConfig
 
@@ -73,13 +75,18 @@ ARCHITECTURES = {
 }
 
 
+def label_count(cfg: ModelConfig) -> int:
+    """How many label values G and D take: the classes, the clusters, or none."""
+    return NUM_CLASSES if cfg.conditional else cfg.clusters
+
+
 def build_generator(cfg: ModelConfig, synchronized: bool = False) -> keras.Model:
     body, _ = ARCHITECTURES[cfg.arch]
     z = keras.Input((cfg.latent_dim,), name="z")
-    if not cfg.conditional:
+    if not label_count(cfg):
         return keras.Model(z, body(z, synchronized), name=f"{cfg.arch}_generator")
     label = keras.Input((), dtype="int32", name="label")
-    embedded = layers.Embedding(NUM_CLASSES, 50)(label)
+    embedded = layers.Embedding(label_count(cfg), 50)(label)
     x = layers.Concatenate()([z, embedded])
     return keras.Model([z, label], body(x, synchronized), name=f"{cfg.arch}_cond_generator")
 
@@ -92,10 +99,10 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     image = keras.Input(IMAGE_SHAPE, name="image")
     features = body(image, normalize)
     logit = normalize(layers.Dense(1, dtype="float32"))(features)
-    if not cfg.conditional:
+    if not label_count(cfg):
         return keras.Model(image, logit, name=f"{cfg.arch}_discriminator")
     label = keras.Input((), dtype="int32", name="label")
-    embedded = layers.Embedding(NUM_CLASSES, features.shape[-1])(label)
+    embedded = layers.Embedding(label_count(cfg), features.shape[-1])(label)
     projection = layers.Dot(axes=1, dtype="float32")([features, embedded])
     return keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]),
                        name=f"{cfg.arch}_cond_discriminator")
@@ -117,7 +124,24 @@ class GAN:
 
 
 def build_gan(cfg: ModelConfig, synchronized_batch_norm: bool = False) -> GAN:
-    return GAN(build_generator(cfg, synchronized_batch_norm), build_discriminator(cfg), cfg.conditional)
+    return GAN(build_generator(cfg, synchronized_batch_norm), build_discriminator(cfg), bool(label_count(cfg)))
+
+
+def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
+    """A cluster-conditioned G as an unconditional generator of z alone: z's first coordinate picks
+    a cluster with the cluster's share of the training images (through the normal CDF), and is then
+    mapped back to a standard normal within that share, so G still sees z ~ N(0, I) independent of
+    the cluster. Built from keras.ops, it saves and loads as plain Keras (no custom code)."""
+    shares = np.asarray(counts, np.float64) / np.sum(counts)
+    upper = np.cumsum(shares)
+    lower = np.concatenate([[0.0], upper[:-1]]).astype(np.float32)
+    z = keras.Input((generator.inputs[0].shape[-1],), name="z")
+    u = 0.5 * (1.0 + ops.erf(z[:, 0] / np.sqrt(2.0)))
+    cluster = ops.sum(ops.cast(u[:, None] >= upper[None, :-1].astype(np.float32), "int32"), axis=1)
+    within = (u - ops.take(lower, cluster)) / ops.take(shares.astype(np.float32), cluster)
+    first = np.sqrt(2.0) * ops.erfinv(2.0 * ops.clip(within, 1e-6, 1.0 - 1e-6) - 1.0)
+    fresh = ops.concatenate([first[:, None], z[:, 1:]], axis=1)
+    return keras.Model(z, generator([fresh, cluster]), name=f"{generator.name}_by_cluster_share")
 
 
 def fixed_latents(latent_dim: int, n: int, seed: int):

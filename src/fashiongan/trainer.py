@@ -42,6 +42,26 @@ def use_xla(cfg: TrainConfig, arch: str, replicas: int = 1) -> bool:
     return bool(cfg.jit_compile)
 
 
+def steps_per_epoch(cfg: TrainConfig, n_images: int) -> int:
+    """Steps in one pass over n images (the pass ends where a whole step's batches no longer fit)."""
+    return n_images // cfg.batch_size // cfg.d_steps
+
+
+class DecayToZero(keras.optimizers.schedules.LearningRateSchedule):
+    """`peak`, then linearly to zero over the last `fraction` of `updates` (Keras's own schedules
+    decay from the first update, or add a warm-up; none holds the rate first)."""
+
+    def __init__(self, peak: float, updates: int, fraction: float):
+        self.peak, self.updates, self.fraction = peak, updates, fraction
+
+    def __call__(self, update):
+        left = (self.updates - tf.cast(update, tf.float32)) / (self.fraction * self.updates)
+        return self.peak * tf.clip_by_value(left, 0.0, 1.0)
+
+    def get_config(self):
+        return {"peak": self.peak, "updates": self.updates, "fraction": self.fraction}
+
+
 def epoch_order(seed: int, epoch: int, n: int) -> tf.Tensor:
     """The seeded permutation of the training set for one epoch."""
     keys = tf.random.stateless_uniform([n], seed=[seed * 8 + _STREAM_SHUFFLE, epoch])
@@ -57,15 +77,18 @@ class Trainer:
     latent_dim: int
     jit_compile: bool
     strategy: tf.distribute.Strategy = None  # None: the default (one device); build `gan` in its scope
+    total_steps: int | None = None  # the run's length, which train.lr_decay's schedule needs
 
     def __post_init__(self):
         self.strategy = self.strategy or tf.distribute.get_strategy()
         if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
             raise ConfigError(f"train.batch_size: got {self.cfg.batch_size}, expected a multiple of the "
                              f"{self.strategy.num_replicas_in_sync} replicas (it is the global batch)")
+        if self.cfg.lr_decay and not self.total_steps:
+            raise ValueError("train.lr_decay needs the run's total_steps")
         with self.strategy.scope():
-            self.g_optimizer = self._optimizer(self.cfg.g_learning_rate)
-            self.d_optimizer = self._optimizer(self.cfg.d_learning_rate)
+            self.g_optimizer = self._optimizer(self.cfg.g_learning_rate, 1)
+            self.d_optimizer = self._optimizer(self.cfg.d_learning_rate, self.cfg.d_steps)
             # Optimizer slots must exist before tracing into a while loop / XLA cluster.
             self.g_optimizer.build(self.gan.generator.trainable_variables)
             self.d_optimizer.build(self.gan.discriminator.trainable_variables)
@@ -81,7 +104,9 @@ class Trainer:
         )
         self._compiled = {}
 
-    def _optimizer(self, learning_rate):
+    def _optimizer(self, learning_rate, updates_per_step):
+        if self.cfg.lr_decay:
+            learning_rate = DecayToZero(learning_rate, self.total_steps * updates_per_step, self.cfg.lr_decay)
         optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.cfg.beta_1)
         if keras.mixed_precision.global_policy().name == "mixed_float16":  # bfloat16 needs no scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -141,6 +166,9 @@ class Trainer:
         """Cross-replica bookkeeping: the weight average and the step counter."""
         if self.ema_generator is not None:
             decay = self.cfg.ema
+            if self.cfg.ema_warmup:  # tf.train.ExponentialMovingAverage's num_updates rule: early weights fade fast
+                step = tf.cast(self.step, tf.float32)
+                decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
             for average, current in zip(self.ema_generator.weights, self.gan.generator.weights):
                 average.assign(decay * average + (1.0 - decay) * current)
         self.step.assign_add(1)
@@ -164,7 +192,7 @@ class Trainer:
         return self._steps_function(n)(images, labels, order)
 
     def steps_per_epoch(self, n_images: int) -> int:
-        return n_images // self.cfg.batch_size // self.cfg.d_steps
+        return steps_per_epoch(self.cfg, n_images)
 
 
 def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: int, events, on_metrics,

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from .. import distribute, plots, resume, runtime, tracking
+from .. import conditioning, distribute, plots, resume, runtime, tracking
 from ..config import Config, flatten
 from ..data import to_uint8
 from ..probe import FidProbe
@@ -21,7 +21,7 @@ from ..io import load_model, save_model, write_json
 from ..losses import make_loss
 from ..models import Generator, build_gan, fixed_latents
 from ..paths import CLASSIFIER, FID_HISTORY, GENERATOR, HISTORY, LOSSES_PLOT, PREPARED, REAL_FEATURES, TRAIN_SUMMARY
-from ..trainer import METRIC_NAMES, Trainer, fit, use_xla
+from ..trainer import METRIC_NAMES, Trainer, fit, steps_per_epoch, use_xla
 
 
 def run(cfg: Config) -> None:
@@ -31,13 +31,15 @@ def run(cfg: Config) -> None:
     task = "" if chief else f"{strategy.cluster_resolver.task_type}-{strategy.cluster_resolver.task_id}"
     keras.mixed_precision.set_global_policy(distribute.precision_policy(cfg.train.mixed_precision))
     arrays = np.load(PREPARED)
-    images, labels = arrays["train_images"], arrays["train_labels"]
+    images = arrays["train_images"]
+    labels = conditioning.training_labels(cfg.model, images, arrays["train_labels"], cfg.seed)
     replicas = strategy.num_replicas_in_sync
     with strategy.scope():
         gan = build_gan(cfg.model, synchronized_batch_norm=replicas > 1)
+    total_steps = cfg.train.epochs * steps_per_epoch(cfg.train, len(images))
     trainer = Trainer(gan, make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
-                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy)
-    total_steps = cfg.train.epochs * trainer.steps_per_epoch(len(images))
+                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy, total_steps)
+    sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)  # samples, FIDs, the model
     state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task)
 
     run = tracking.start_run(cfg.tracking.experiment, state.run_id) if cfg.tracking.enabled and chief \
@@ -69,12 +71,12 @@ def run(cfg: Config) -> None:
 
     def log_samples(step):
         if step > already_sent:  # else logged before the run was interrupted
-            grid = to_uint8(Generator(trainer.sampling_generator).draw(grid_z, grid_labels))
+            grid = to_uint8(Generator(sampler).draw(grid_z, grid_labels))
             run.log_image(plots.image_grid(grid, 10, 10), key="samples", step=step)
 
     def log_fid(step):
         started = time.time()
-        value = fid_probe(trainer.sampling_generator)
+        value = fid_probe(sampler)
         state.fid_log.append([step], [[value, seconds_before + started - started_training]])
         if step > held.get("fid", -1):
             run.log_series({"fid": [(step, value)]})
@@ -110,7 +112,7 @@ def run(cfg: Config) -> None:
         print(f"train: {task} done; the chief writes the outputs")
         return
 
-    save_model(trainer.sampling_generator, GENERATOR)
+    save_model(sampler, GENERATOR)
     state.publish(HISTORY, FID_HISTORY)
     plots.save_loss_curves(LOSSES_PLOT, state.history.series())
     summary = {"steps": total_steps, "train_seconds": round(train_seconds, 1),
