@@ -33,6 +33,13 @@ RECIPES = {
     "lr5e4": {"train.learning_rate": 0.0005},
     "ttur-fast": {"train.lr_g": 0.0004, "train.lr_d": 0.0008, "train.beta_1": 0.0},
     "no-ema": {"train.ema": None},
+    "lr1e3-b0-warm": {"train.learning_rate": 0.001, "train.beta_1": 0.0, "train.ema_warmup": True},
+    "lr2e3-b0-warm": {"train.learning_rate": 0.002, "train.beta_1": 0.0, "train.ema_warmup": True},
+    "d2e3-warm": {"train.lr_g": 0.001, "train.lr_d": 0.002, "train.beta_1": 0.0, "train.ema_warmup": True},
+    "lr1e3-b0-warm-decay": {"train.learning_rate": 0.001, "train.beta_1": 0.0, "train.ema_warmup": True,
+                            "train.lr_decay": 0.5},
+    "self-20": {"model.conditional": False, "model.clusters": 20, "train.learning_rate": 0.001,
+                "train.beta_1": 0.0, "train.ema_warmup": True},
 }
 OUT = BENCH / "time_to_fid.json"
 

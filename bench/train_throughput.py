@@ -5,7 +5,8 @@ A: the Keras GAN tutorial loop (generator.predict, two discriminator.train_on_ba
    working GAN (asserted: both models' weights change).
 B: the project's trainer at its default settings, same `mlp` architecture and BCE loss, batch 64.
 Also: achieved GFLOP/s against a measured float32 matmul peak, images/s of `dcgan` at batch 64,
-128 and 256, and the MLflow tracking overhead (per-step tracking vs tracking off).
+128 and 256, the MLflow tracking overhead (per-step tracking vs tracking off), and the default
+step against the same step with constant rates and no EMA warm-up.
 
     python bench/train_throughput.py [--rounds 5] [--seconds 6]
 Writes reports/bench/train_throughput.json.
@@ -78,8 +79,9 @@ def changed(model, before):
 def make_trainer(cfg, model_cfg, batch, images, labels):
     keras.utils.set_random_seed(0)
     train_cfg = dataclasses.replace(cfg.train, batch_size=batch)
+    # a run far longer than the bench, so a train.lr_decay schedule is computed but never reached
     trainer = Trainer(models.build_gan(model_cfg), make_loss(train_cfg.loss, train_cfg.gp_weight), train_cfg,
-                      cfg.seed, model_cfg.latent_dim, use_xla(train_cfg, model_cfg.arch))
+                      cfg.seed, model_cfg.latent_dim, use_xla(train_cfg, model_cfg.arch), total_steps=10**9)
     tensors = (tf.constant(images), tf.constant(labels.astype(np.int32)), epoch_order(cfg.seed, 0, len(images)))
     steps_per_epoch = trainer.steps_per_epoch(len(images))
 
@@ -203,6 +205,17 @@ def main(argv=None):
     print(f"MLflow per-step tracking: {overhead['tracked']:.1f} vs {overhead['untracked']:.1f} steps/s untracked "
           f"-> overhead {100 * tracking_cost:.1f}%")
 
+    # The default step as params.yaml sets it against the step of the default before train.lr_decay
+    # and train.ema_warmup (both at their old values: constant rates, plain moving average).
+    default = config.load(args.params)
+    before = dataclasses.replace(default, train=dataclasses.replace(default.train, lr_decay=0.0, ema_warmup=False))
+    _, default_run = make_trainer(default, default.model, default.train.batch_size, images, labels)
+    _, before_run = make_trainer(before, before.model, before.train.batch_size, images, labels)
+    step_cost = interleaved({"before": before_run, "default": default_run}, args.rounds, args.seconds)
+    print(f"default step ({default.model.arch}, {default.train.loss}): {step_cost['default']:.1f} steps/s vs "
+          f"{step_cost['before']:.1f} with constant rates and no EMA warm-up "
+          f"-> {step_cost['default'] / step_cost['before']:.3f}x")
+
     dcgan = dataclasses.replace(cfg.model, arch="dcgan", conditional=False, spectral_norm=False)
     dcgan_images = {}
     for batch in (64, 128, 256):
@@ -222,6 +235,9 @@ def main(argv=None):
                      "overhead_fraction": tracking_cost,
                      "rounds": {"tracked": overhead["tracked_all"], "untracked": overhead["untracked_all"]}},
         "dcgan_images_per_s": dcgan_images,
+        "default_step": {"steps_per_s": step_cost["default"], "before_lr_decay_and_ema_warmup": step_cost["before"],
+                         "ratio": step_cost["default"] / step_cost["before"],
+                         "rounds": {"default": step_cost["default_all"], "before": step_cost["before_all"]}},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

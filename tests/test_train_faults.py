@@ -158,3 +158,30 @@ def test_the_same_params_give_bit_identical_training_on_one_machine(workdir, tmp
     assert runs["first"][0] == runs["again"][0]
     assert all(np.array_equal(a, b) for a, b in zip(runs["first"][1], runs["again"][1]))
     assert runs["first"][0] != runs["other seed"][0]
+
+
+def test_self_conditioned_training_reads_no_class_label(workdir, tmp_path_factory):
+    """model.clusters: the class labels zeroed or shuffled give bit-identical weights and history,
+    and the saved generator takes z alone; the same run conditioned on classes does differ."""
+    import keras
+
+    arrays = dict(np.load(workdir / "data/prepared/fashion_mnist.npz"))
+    shuffled = np.random.default_rng(1).permutation(arrays["train_labels"])
+    runs = {}
+    for name, labels, model in (("zeroed", np.zeros_like(shuffled), {"conditional": False, "clusters": 3}),
+                                ("shuffled", shuffled, {"conditional": False, "clusters": 3}),
+                                ("classes", shuffled, {"conditional": True, "clusters": 0})):
+        directory = tmp_path_factory.mktemp(name)
+        write_npz(directory / "data/prepared/fashion_mnist.npz", **(arrays | {"train_labels": labels}))
+        args, env = train_command(directory, tracking=False)
+        params = yaml.safe_load((directory / "params.yaml").read_text())
+        params["model"].update(model)
+        (directory / "params.yaml").write_text(yaml.safe_dump(params))
+        result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        generator = keras.models.load_model(directory / "models/generator.keras", safe_mode=True)
+        runs[name] = ((directory / "reports/train/history.csv").read_text(), generator.get_weights())
+        assert len(generator.inputs) == (2 if model["conditional"] else 1)
+    assert runs["zeroed"][0] == runs["shuffled"][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs["zeroed"][1], runs["shuffled"][1]))
+    assert runs["zeroed"][0] != runs["classes"][0]

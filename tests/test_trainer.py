@@ -89,3 +89,33 @@ def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for a, b in zip(weights(straight.ema_generator), weights(resumed.ema_generator)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_decay_to_zero_holds_the_peak_then_falls_linearly_to_zero():
+    schedule = T.DecayToZero(1e-3, updates=100, fraction=0.25)
+    rates = [float(schedule(step)) for step in (0, 74, 75, 80, 90, 99, 100, 120)]
+    np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-3, 0.8e-3, 0.4e-3, 0.04e-3, 0.0, 0.0], rtol=1e-5, atol=1e-12)
+
+
+def test_lr_decay_reaches_both_optimizers_over_the_run(cfg, tiny_data):
+    with pytest.raises(ValueError, match="total_steps"):
+        small_trainer(cfg, lr_decay=0.5)
+    tr = small_trainer(cfg, d_steps=2, lr_g=1e-3, lr_d=2e-3)
+    tr = T.Trainer(tr.gan, tr.loss, dataclasses.replace(tr.cfg, lr_decay=0.5), 7, 8, False, total_steps=2)
+    T.fit(tr, tiny_data[0], tiny_data[1], 1, [], lambda *a: None)
+    # after 1 of 2 steps (G: 1 of 2 updates, D: 2 of 4) both stand where their decay over the last half starts
+    assert float(tr.g_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(tr.d_optimizer.learning_rate) == pytest.approx(2e-3)
+    T.fit(tr, tiny_data[0], tiny_data[1], 2, [], lambda *a: None)
+    assert float(tr.g_optimizer.learning_rate) == 0.0 and float(tr.d_optimizer.learning_rate) == 0.0
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_warmup_lets_the_first_steps_move_the_average(cfg, tiny_data, warmup):
+    tr = small_trainer(cfg, ema=0.999, ema_warmup=warmup)
+    before = weights(tr.gan.generator)
+    T.fit(tr, tiny_data[0], tiny_data[1], 1, [], lambda *a: None)
+    after, average = weights(tr.gan.generator), weights(tr.ema_generator)
+    decay = 0.1 if warmup else 0.999  # (1 + 0) / (10 + 0) at the first step
+    for b, a, m in zip(before, after, average):
+        np.testing.assert_allclose(m, decay * b + (1 - decay) * a, rtol=1e-4, atol=1e-6)

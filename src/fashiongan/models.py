@@ -134,12 +134,13 @@ def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
     the cluster. Built from keras.ops, it saves and loads as plain Keras (no custom code)."""
     shares = np.asarray(counts, np.float64) / np.sum(counts)
     upper = np.cumsum(shares)
-    lower = np.concatenate([[0.0], upper[:-1]]).astype(np.float32)
+    lower, shares, bounds = (np.float32(a) for a in (upper - shares, shares, upper[None, :-1]))
+    root2 = 2.0 ** 0.5
     z = keras.Input((generator.inputs[0].shape[-1],), name="z")
-    u = 0.5 * (1.0 + ops.erf(z[:, 0] / np.sqrt(2.0)))
-    cluster = ops.sum(ops.cast(u[:, None] >= upper[None, :-1].astype(np.float32), "int32"), axis=1)
-    within = (u - ops.take(lower, cluster)) / ops.take(shares.astype(np.float32), cluster)
-    first = np.sqrt(2.0) * ops.erfinv(2.0 * ops.clip(within, 1e-6, 1.0 - 1e-6) - 1.0)
+    u = 0.5 * (1.0 + ops.erf(z[:, 0] / root2))
+    cluster = ops.sum(ops.cast(u[:, None] >= bounds, "int32"), axis=1)
+    within = (u - ops.take(lower, cluster)) / ops.take(shares, cluster)
+    first = root2 * ops.erfinv(2.0 * ops.clip(within, 1e-6, 1.0 - 1e-6) - 1.0)
     fresh = ops.concatenate([first[:, None], z[:, 1:]], axis=1)
     return keras.Model(z, generator([fresh, cluster]), name=f"{generator.name}_by_cluster_share")
 
