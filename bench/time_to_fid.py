@@ -8,15 +8,23 @@ A recipe is a set of params overrides on params.yaml (RECIPES below; `--set key=
 overrides to every recipe). FID is the training-time probe: --fid-samples generated images from
 fixed latents against the 10k test images, in the classifier stage's feature space (run
 `dvc repro classifier` first); 2k samples read a little higher than evaluate's 10k.
-Writes reports/bench/time_to_fid.json and reports/bench/time_to_fid.png.
+Writes reports/bench/time_to_fid.json and reports/bench/time_to_fid.png (--out another path).
+
+`--history NAME=CSV` adds the training-time FIDs of a pipeline run (its reports/train/fid.csv,
+same probe) to the figure, e.g. the committed default against an earlier revision's:
+
+    python bench/time_to_fid.py --recipes '' --history now=reports/train/fid.csv \
+        --history before=<(git show REV:reports/train/fid.csv)
+A schedule that depends on the run's length (train.lr_decay) makes the curve depend on --images.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
+import csv
 import time
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -121,6 +129,11 @@ def main(argv=None):
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every recipe, e.g. --set seed=2 (YAML value)")
+    parser.add_argument("--history", action="append", default=[], metavar="NAME=CSV",
+                        help="also plot a pipeline run's training-time FIDs (its reports/train/fid.csv, batch "
+                             "--batch); with --recipes '' nothing trains")
+    parser.add_argument("--batch", type=int, default=64, help="the batch of the --history runs")
+    parser.add_argument("--out", type=Path, default=OUT, help="the JSON (the figure: same name, .png)")
     args = parser.parse_args(argv)
 
     raw = yaml.safe_load(PARAMS.read_text())
@@ -131,16 +144,21 @@ def main(argv=None):
     arrays = np.load(PREPARED)
     data = (arrays["train_images"], arrays["train_labels"])
     results = {}
-    for name in args.recipes.split(","):
+    for name, path in (item.split("=", 1) for item in args.history):
+        rows = list(csv.DictReader(open(path)))
+        results[name] = {"history": path, "points": [
+            {"images": int(r["step"]) * args.batch, "steps": int(r["step"]), "fid": float(r["fid"]),
+             "seconds": float(r["seconds"])} for r in rows]}
+    for name in filter(None, args.recipes.split(",")):
         overrides = {**RECIPES[name], **common}
         print(f"{name}: {overrides or 'params.yaml as it is'}", flush=True)
         results[name] = {"overrides": overrides,
                          "points": train_recipe(with_overrides(raw, overrides), args.images, args.every,
                                                 args.fid_samples, data)}
-    write_json(OUT, {"images": args.images, "every": args.every, "fid_samples": args.fid_samples,
-                     "recipes": results})
-    save_figure(OUT.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
-    print(f"-> {OUT}, {OUT.with_suffix('.png')}")
+    write_json(args.out, {"images": args.images, "every": args.every, "fid_samples": args.fid_samples,
+                          "recipes": results})
+    save_figure(args.out.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
+    print(f"-> {args.out}, {args.out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
