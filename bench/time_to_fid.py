@@ -2,7 +2,7 @@
 images, with the FID measured every K images, so that recipes compare on an axis no machine
 changes (images seen = steps x batch) and, beside it, on this machine's seconds.
 
-    python bench/time_to_fid.py [--images 300000] [--every 50000] [--recipes default,unconditional-bce]
+    python bench/time_to_fid.py [--images 300000] [--every 50000] [--recipes before,default] [--seeds 1,2,3]
 
 A recipe is a set of params overrides on params.yaml (RECIPES below; `--set key=value` adds
 overrides to every recipe). FID is the training-time probe: --fid-samples generated images from
@@ -34,20 +34,10 @@ from fashiongan.io import atomic_path, load_model, write_json
 from fashiongan.paths import BENCH, CLASSIFIER, PARAMS, PREPARED, REAL_FEATURES
 
 RECIPES = {
+    "before": {"train.learning_rate": 0.0002, "train.beta_1": 0.5, "train.ema_warmup": False, "train.lr_decay": 0.0},
     "default": {},
-    "unconditional-bce": {"model.conditional": False, "model.spectral_norm": False, "train.loss": "bce"},
-    "ttur": {"train.lr_g": 0.0001, "train.lr_d": 0.0004, "train.beta_1": 0.0},
-    "lr1e3-b0": {"train.learning_rate": 0.001, "train.beta_1": 0.0},
-    "lr5e4": {"train.learning_rate": 0.0005},
-    "ttur-fast": {"train.lr_g": 0.0004, "train.lr_d": 0.0008, "train.beta_1": 0.0},
-    "no-ema": {"train.ema": None},
-    "lr1e3-b0-warm": {"train.learning_rate": 0.001, "train.beta_1": 0.0, "train.ema_warmup": True},
-    "lr2e3-b0-warm": {"train.learning_rate": 0.002, "train.beta_1": 0.0, "train.ema_warmup": True},
-    "d2e3-warm": {"train.lr_g": 0.001, "train.lr_d": 0.002, "train.beta_1": 0.0, "train.ema_warmup": True},
-    "lr1e3-b0-warm-decay": {"train.learning_rate": 0.001, "train.beta_1": 0.0, "train.ema_warmup": True,
-                            "train.lr_decay": 0.5},
-    "self-20": {"model.conditional": False, "model.clusters": 20, "train.learning_rate": 0.001,
-                "train.beta_1": 0.0, "train.ema_warmup": True},
+    "unconditional": {"model.conditional": False},
+    "self-conditioned": {"model.conditional": False, "model.clusters": 20},
 }
 OUT = BENCH / "time_to_fid.json"
 
@@ -99,6 +89,18 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     return points
 
 
+def across_seeds(runs: list[list[dict]]) -> list[dict]:
+    """Each FID point as the mean over seeds, with its sample std (0 for one seed)."""
+    points = []
+    for same_point in zip(*runs):
+        fids = np.array([p["fid"] for p in same_point])
+        points.append({"images": same_point[0]["images"], "steps": same_point[0]["steps"],
+                       "fid": round(float(fids.mean()), 3),
+                       "fid_std": round(float(fids.std(ddof=1)) if len(fids) > 1 else 0.0, 3),
+                       "seconds": round(float(np.mean([p["seconds"] for p in same_point])), 1)})
+    return points
+
+
 def save_figure(path, curves: dict[str, list[dict]]) -> None:
     """FID by images seen and by training seconds, one line per recipe, log-scaled FID."""
     import matplotlib
@@ -129,6 +131,8 @@ def main(argv=None):
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every recipe, e.g. --set seed=2 (YAML value)")
+    parser.add_argument("--seeds", default="", help="comma-separated: each recipe trains once per seed; the "
+                        "figure shows the mean FID, the JSON each run and mean and sample std")
     parser.add_argument("--history", action="append", default=[], metavar="NAME=CSV",
                         help="also plot a pipeline run's training-time FIDs (its reports/train/fid.csv, batch "
                              "--batch); with --recipes '' nothing trains")
@@ -149,12 +153,17 @@ def main(argv=None):
         results[name] = {"history": path, "points": [
             {"images": int(r["step"]) * args.batch, "steps": int(r["step"]), "fid": float(r["fid"]),
              "seconds": float(r["seconds"])} for r in rows]}
+    seeds = [int(seed) for seed in args.seeds.split(",") if seed] or [base.seed]
     for name in filter(None, args.recipes.split(",")):
-        overrides = {**RECIPES[name], **common}
-        print(f"{name}: {overrides or 'params.yaml as it is'}", flush=True)
-        results[name] = {"overrides": overrides,
-                         "points": train_recipe(with_overrides(raw, overrides), args.images, args.every,
-                                                args.fid_samples, data)}
+        overrides, runs = {**RECIPES[name], **common}, {}
+        for seed in seeds:
+            print(f"{name}, seed {seed}: {overrides or 'params.yaml as it is'}", flush=True)
+            runs[seed] = train_recipe(with_overrides(raw, overrides | {"seed": seed}), args.images, args.every,
+                                      args.fid_samples, data)
+        results[name] = {"overrides": overrides, "runs": runs, "points": across_seeds(list(runs.values()))}
+        last = results[name]["points"][-1]
+        print(f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images "
+              f"(mean ± sample std of {len(seeds)} seeds)", flush=True)
     write_json(args.out, {"images": args.images, "every": args.every, "fid_samples": args.fid_samples,
                           "recipes": results})
     save_figure(args.out.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
