@@ -37,7 +37,7 @@ RECIPES = {
     "before": {"train.learning_rate": 0.0002, "train.beta_1": 0.5, "train.ema_warmup": False, "train.lr_decay": 0.0},
     "default": {},
     "unconditional": {"model.conditional": False},
-    "self-conditioned": {"model.conditional": False, "model.clusters": 20},
+    "self-conditioned": {"model.conditional": False, "model.clusters": 50},
 }
 OUT = BENCH / "time_to_fid.json"
 
@@ -143,7 +143,7 @@ def main(argv=None):
     raw = yaml.safe_load(PARAMS.read_text())
     common = dict(item.split("=", 1) for item in args.set)
     common = {key: yaml.safe_load(value) for key, value in common.items()}
-    base = with_overrides(raw, common)
+    base = config.parse(raw)
     runtime.configure(base.seed, base.runtime)
     arrays = np.load(PREPARED)
     data = (arrays["train_images"], arrays["train_labels"])
@@ -153,7 +153,7 @@ def main(argv=None):
         results[name] = {"history": path, "points": [
             {"images": int(r["step"]) * args.batch, "steps": int(r["step"]), "fid": float(r["fid"]),
              "seconds": float(r["seconds"])} for r in rows]}
-    seeds = [int(seed) for seed in args.seeds.split(",") if seed] or [base.seed]
+    seeds = [int(seed) for seed in args.seeds.split(",") if seed] or [common.get("seed", base.seed)]
     for name in filter(None, args.recipes.split(",")):
         overrides, runs = {**RECIPES[name], **common}, {}
         for seed in seeds:
