@@ -56,7 +56,7 @@ run: setup
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 	@echo "MLflow: make ui, then open http://127.0.0.1:$(UI_PORT) (experiment 'fashiongan'; run id in reports/train/run.json)"
-	@echo "Experiments: source .venv/bin/activate, then dvc exp run -S train.learning_rate=1e-3 (README 'How to experiment')"
+	@echo "Experiments: source .venv/bin/activate, then dvc exp run -S train.learning_rate=5e-4 (README 'How to experiment')"
 
 test: setup
 	$(BIN)/python -m pytest

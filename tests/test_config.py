@@ -55,6 +55,10 @@ def _mutated(raw, dotted, value):
     ("data.train_limit", 100000, "data.train_limit: got 100000, expected null or at most 60000"),
     ("train.lr_g", -1, "train.lr_g: got -1, expected null or a positive number"),
     ("runtime.threads", -2, "runtime.threads: got -2, expected an int >= 0"),
+    ("train.lr_decay", 1.5, "train.lr_decay: got 1.5, expected a number in [0, 1]"),
+    ("train.ema_warmup", "on", "train.ema_warmup: got 'on', expected true or false"),
+    ("model.clusters", -1, "model.clusters: got -1, expected an int >= 0"),
+    ("model.clusters", 1, "model.clusters: got 1, expected 0 or 2 to 60000"),
     ("train.strategy", "tpu", "train.strategy: got 'tpu', expected one of: auto, one_device, mirrored, multi_worker"),
     ("train.mixed_precision", "fp8", "train.mixed_precision: got 'fp8', expected one of: auto, float32, mixed_float16"),
 ])
@@ -77,6 +81,13 @@ def test_missing_key(raw_params):
     del raw["sample"]["seed"]
     with pytest.raises(ConfigError, match="sample.seed: missing key"):
         config.parse(raw)
+
+
+def test_clusters_are_for_unconditional_models_only(raw_params):
+    raw = _mutated(raw_params, "model.clusters", 50)
+    with pytest.raises(ConfigError, match="model.clusters: got 50, expected 0 with model.conditional true"):
+        config.parse(_mutated(raw, "model.conditional", True))
+    assert config.parse(_mutated(raw, "model.conditional", False)).model.clusters == 50
 
 
 def test_batch_larger_than_training_set(raw_params):
