@@ -76,7 +76,9 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params["train.learning_rate"] == "0.0002"
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert float(run.data.params["train.learning_rate"]) == params["train"]["learning_rate"]
+    assert run.data.params["model.clusters"] == str(params["model"]["clusters"])
     assert run.data.params["model.arch"] == run.data.tags["model.arch"]
     assert run.data.tags["git_commit"]
     history = client.get_metric_history(run_id, "g_loss")
@@ -127,7 +129,7 @@ def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(rep
     status = sh(["dvc", "status"], repo).stdout
     assert "up to date" in status.lower() or status.strip() == "", status
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["learning_rate"] = 0.0003
+    before, params["train"]["learning_rate"] = params["train"]["learning_rate"], 0.0003
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert "train" in sh(["dvc", "status"], repo).stdout
     out = sh(["dvc", "repro"], repo, timeout=900).stdout
@@ -140,7 +142,7 @@ def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(rep
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
-    assert {r.data.params["train.learning_rate"] for r in runs} == {"0.0002", "0.0003"}
+    assert {float(r.data.params["train.learning_rate"]) for r in runs} == {before, 0.0003}
     table = sh(["fashiongan", "compare", "--markdown"], repo).stdout.splitlines()
     best = min(runs, key=lambda r: r.data.metrics["eval.fid"])
     assert len(table) == 4 and table[2].startswith(f"| {best.info.run_name} |")
