@@ -136,25 +136,32 @@ def test_a_server_going_away_mid_training_loses_nothing_and_tracking_sync_resend
         server.wait(timeout=30)
 
 
+def trained(directory, edit_params):
+    """Train in `directory` on the tiny params as `edit_params(params)` leaves them, tracking off;
+    (reports/train/history.csv as text, the saved generator)."""
+    import keras
+
+    args, env = train_command(directory, tracking=False)
+    params = yaml.safe_load((directory / "params.yaml").read_text())
+    edit_params(params)
+    (directory / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return ((directory / "reports/train/history.csv").read_text(),
+            keras.models.load_model(directory / "models/generator.keras", safe_mode=True))
+
+
 def test_the_same_params_give_bit_identical_training_on_one_machine(workdir, tmp_path_factory):
     """runtime.deterministic: two runs of the same params agree to the bit (metrics and weights);
     another seed does not, so the comparison can fail."""
     import shutil
 
-    import keras
-
     runs = {}
     for name, seed in (("first", 42), ("again", 42), ("other seed", 43)):
         directory = tmp_path_factory.mktemp(name.replace(" ", "-"))
         shutil.copytree(workdir / "data", directory / "data")
-        args, env = train_command(directory, tracking=False)
-        params = yaml.safe_load((directory / "params.yaml").read_text())
-        params["seed"] = seed
-        (directory / "params.yaml").write_text(yaml.safe_dump(params))
-        result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=300, env=env)
-        assert result.returncode == 0, result.stderr[-2000:]
-        weights = keras.models.load_model(directory / "models/generator.keras").get_weights()
-        runs[name] = ((directory / "reports/train/history.csv").read_text(), weights)
+        history, generator = trained(directory, lambda params: params.update(seed=seed))
+        runs[name] = (history, generator.get_weights())
     assert runs["first"][0] == runs["again"][0]
     assert all(np.array_equal(a, b) for a, b in zip(runs["first"][1], runs["again"][1]))
     assert runs["first"][0] != runs["other seed"][0]
@@ -163,8 +170,6 @@ def test_the_same_params_give_bit_identical_training_on_one_machine(workdir, tmp
 def test_self_conditioned_training_reads_no_class_label(workdir, tmp_path_factory):
     """model.clusters: the class labels zeroed or shuffled give bit-identical weights and history,
     and the saved generator takes z alone; the same run conditioned on classes does differ."""
-    import keras
-
     arrays = dict(np.load(workdir / "data/prepared/fashion_mnist.npz"))
     shuffled = np.random.default_rng(1).permutation(arrays["train_labels"])
     runs = {}
@@ -173,14 +178,8 @@ def test_self_conditioned_training_reads_no_class_label(workdir, tmp_path_factor
                                 ("classes", shuffled, {"conditional": True, "clusters": 0})):
         directory = tmp_path_factory.mktemp(name)
         write_npz(directory / "data/prepared/fashion_mnist.npz", **(arrays | {"train_labels": labels}))
-        args, env = train_command(directory, tracking=False)
-        params = yaml.safe_load((directory / "params.yaml").read_text())
-        params["model"].update(model)
-        (directory / "params.yaml").write_text(yaml.safe_dump(params))
-        result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=300, env=env)
-        assert result.returncode == 0, result.stderr[-2000:]
-        generator = keras.models.load_model(directory / "models/generator.keras", safe_mode=True)
-        runs[name] = ((directory / "reports/train/history.csv").read_text(), generator.get_weights())
+        history, generator = trained(directory, lambda params: params["model"].update(model))
+        runs[name] = (history, generator.get_weights())
         assert len(generator.inputs) == (2 if model["conditional"] else 1)
     assert runs["zeroed"][0] == runs["shuffled"][0]
     assert all(np.array_equal(a, b) for a, b in zip(runs["zeroed"][1], runs["shuffled"][1]))
