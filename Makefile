@@ -11,7 +11,10 @@ SERVER_HOST ?= 127.0.0.1
 SERVER_PORT ?= 5000
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: help setup data-source run test bench report ui server remote clean
+SERVE_PORT ?= 5001
+MODEL ?=
+
+.PHONY: help setup data-source run test bench report ui server serve remote clean
 .DEFAULT_GOAL := help
 
 help:
@@ -25,6 +28,8 @@ help:
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
 	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
 	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro"
+	@echo "make serve [MODEL=runs:/<id>/generator]   serve a generator (default: the latest run's) on"
+	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations (README 'Serve the generator')"
 	@echo "make remote REMOTE=<url>   make <url> the default DVC remote (a directory, s3://..., ...); commit .dvc/config"
 
 setup: $(VENV)/.installed .dvc/config data-source
@@ -76,6 +81,9 @@ ui: setup
 
 server: setup
 	$(BIN)/fashiongan server --host $(SERVER_HOST) --port $(SERVER_PORT)
+
+serve: setup
+	$(BIN)/fashiongan serve $(if $(MODEL),--model "$(MODEL)") --host 127.0.0.1 --port $(SERVE_PORT)
 
 # No setup prerequisite: it runs in existing checkouts (dvc from .venv/bin or PATH).
 remote:

@@ -1,5 +1,5 @@
-"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `compare`, `report`, `server` and `tracking sync`
-(for users).
+"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `explore`, `serve`, `compare`, `report`, `server`
+and `tracking sync` (for users).
 
 Errors a user can cause (errors.FashionGanError) end in one line on stderr naming the culprit and
 a non-zero exit: 2 for bad params or arguments, 1 for bad data, model files, tracking or diverged
@@ -74,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
                     "with MLFLOW_TRACKING_URI=http://HOST:PORT. See README 'Scaling out' for PostgreSQL and S3.")
     srv.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 for a team)")
     srv.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    srv_model = commands.add_parser(
+        "serve", help="serve a logged generator over HTTP (MLflow's scoring server: POST /invocations)",
+        description="Serve a generator logged to MLflow with MLflow's scoring server (what `mlflow models serve "
+                    "--env-manager local` runs), checking each request first: a malformed body gets HTTP 400 and "
+                    "one line naming the field. Body: {\"inputs\": {\"z\": [[...latent_dim numbers...]], "
+                    "\"label\": [7]}} (label: conditional generators only). Answer: {\"predictions\": images "
+                    "(n, 28, 28, 1) in [-1, 1]}.")
+    srv_model.add_argument("--model", help="model URI: runs:/<id>/generator or models:/<name>/<version> "
+                                           "(default: the generator of reports/train/run.json's run)")
+    srv_model.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    srv_model.add_argument("--port", type=int, default=5001, help="port (default 5001)")
     commands.add_parser("report", help="write reports/index.html: metrics, samples and figures, viewable offline",
                         description="Write reports/index.html (metrics, samples, curves, figures; images "
                                     "inlined, no network needed) from the pipeline's outputs.")
@@ -135,6 +146,12 @@ def main(argv=None) -> int:
             print(f"server: {' '.join(command[2:])}\nserver: export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}",
                   flush=True)
             os.execve(command[0], command, env)  # the server gets our signals and exit status
+        if args.command == "serve":
+            from .serve import serve
+
+            quiet_tensorflow()
+            serve(args.model, args.host, args.port)
+            return 0
         if args.command == "report":
             from .report import write_report
 

@@ -3,12 +3,25 @@ model, so loading it needs keras and mlflow but not fashiongan (nothing is pickl
 
     model = mlflow.pyfunc.load_model("runs:/<run_id>/generator")
     images = model.predict({"z": z})                     # z: (n, latent_dim) float32
-    images = model.predict({"z": z, "label": labels})    # conditional generators; labels int32 0-9
-Images come back as (n, 28, 28, 1) float32 in [-1, 1].
+    images = model.predict({"z": z, "label": labels})    # conditional generators; labels int 0..classes-1
+Images come back as (n, 28, 28, 1) float32 in [-1, 1]. A malformed input raises ValueError with one
+line naming the field and what was expected (`fashiongan serve` answers it as HTTP 400).
 """
+
+import math
 
 import mlflow
 import numpy as np
+
+
+def _numbers(value, field: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field}: expected numbers only") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{field}: expected finite numbers (no NaN or infinity)")
+    return array
 
 
 class Generator(mlflow.pyfunc.PythonModel):
@@ -17,13 +30,32 @@ class Generator(mlflow.pyfunc.PythonModel):
 
         self.generator = keras.models.load_model(context.artifacts["generator"], safe_mode=True)
         self.conditional = context.model_config["conditional"]  # logged by tracking.Run.log_generator
+        self.classes = context.model_config.get("classes", 10)  # models logged before class counts: 10
+        self.latent_dim = int(self.generator.inputs[0].shape[-1])
+
+    def checked_inputs(self, model_input) -> list:
+        """The generator's inputs from a request, or ValueError naming the field at fault."""
+        if not hasattr(model_input, "keys") or "z" not in model_input:
+            raise ValueError(f"z: missing; expected a list of rows of {self.latent_dim} numbers")
+        z = _numbers(model_input["z"], "z")
+        if z.ndim == 1 and z.size == self.latent_dim:
+            z = z[None]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or not len(z):
+            raise ValueError(f"z: got shape {list(z.shape)}, expected rows of {self.latent_dim} numbers")
+        if not self.conditional:
+            return [z.astype(np.float32)]
+        if "label" not in model_input:
+            raise ValueError(f"label: missing; expected one class index 0-{self.classes - 1} per row of z")
+        labels = _numbers(model_input["label"], "label").reshape(-1)
+        if len(labels) != len(z):
+            raise ValueError(f"label: got {len(labels)} labels, expected one per row of z ({len(z)})")
+        if any(not (0 <= v < self.classes) or v != math.floor(v) for v in labels):
+            raise ValueError(f"label: expected integers 0-{self.classes - 1}")
+        return [z.astype(np.float32), labels.astype(np.int32)]
 
     def predict(self, context, model_input, params=None):
-        z = np.asarray(model_input["z"], np.float32)
-        if not self.conditional:
-            return np.asarray(self.generator(z, training=False))
-        labels = np.asarray(model_input["label"], np.int32)
-        return np.asarray(self.generator([z, labels], training=False))
+        inputs = self.checked_inputs(model_input)
+        return np.asarray(self.generator(inputs if self.conditional else inputs[0], training=False))
 
 
 mlflow.models.set_model(Generator())

@@ -164,6 +164,13 @@ class Generator:
         return len(self.model.inputs) == 2
 
     @property
+    def classes(self) -> int:
+        """How many class labels a conditional generator takes (its embedding's rows); 0 otherwise."""
+        if not self.conditional:
+            return 0
+        return next(layer.input_dim for layer in self.model.layers if isinstance(layer, layers.Embedding))
+
+    @property
     def latent_dim(self) -> int:
         return int(self.model.inputs[0].shape[-1])
 

@@ -167,7 +167,8 @@ class Run:
                 message) else show(message, *args, **kwargs)
             info = mlflow.pyfunc.log_model(
                 name="generator", python_model=str(Path(__file__).with_name("mlflow_model.py")),
-                artifacts={"generator": str(path)}, model_config={"conditional": generator.conditional},
+                artifacts={"generator": str(path)}, model_config={"conditional": generator.conditional,
+                                                                 "classes": generator.classes},
                 signature=signature, input_example=example,
                 pip_requirements=[f"tensorflow=={version('tensorflow')}", f"keras=={keras.__version__}",
                                   f"mlflow=={mlflow.__version__}"],
