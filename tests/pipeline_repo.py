@@ -6,6 +6,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -35,6 +37,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    """Poll `url` until it answers; fail with the end of the server's log if it exits or never answers."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
 
 
 def env_for(repo: Path) -> dict:

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from pipeline_repo import as_user, copy_repo, env_for, free_port, repro, sh
+from pipeline_repo import as_user, copy_repo, env_for, free_port, repro, sh, wait_until_up
 
 LEARNING_RATES = ("0.0003", "0.0005")
 
@@ -29,14 +29,7 @@ def server_repo(tmp_path_factory):
     server = subprocess.Popen(["fashiongan", "server", "--port", uri.rsplit(":", 1)[1]], cwd=repo, env=env_for(repo),
                               stdout=open(repo / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, (repo / "server.log").read_text()[-2000:]
-                time.sleep(0.5)
+        wait_until_up(f"{uri}/health", server, repo / "server.log", timeout=120)
         env = {"MLFLOW_TRACKING_URI": uri}
         repro(repo, env)
         sh(["git", "add", "dvc.lock"], repo)

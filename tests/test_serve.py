@@ -5,14 +5,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import keras
 import numpy as np
 import pytest
-from pipeline_repo import copy_repo, env_for, free_port
+from pipeline_repo import copy_repo, env_for, free_port, wait_until_up
 
 from fashiongan import serve, tracking
 from fashiongan.config import ModelConfig
@@ -93,14 +92,7 @@ def test_make_serve_answers_images_and_one_line_400s(served, conditional):
                               env=plain_shell, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, (repo / log.name).read_text()[-3000:]
-                time.sleep(0.5)
+        wait_until_up(f"{url}/ping", server, repo / log.name)
         z = np.random.default_rng(0).standard_normal((3, LATENT)).round(4).tolist()
         inputs = {"z": z, "label": [0, 4, 9]} if conditional else {"z": z}
         status, answer = post(f"{url}/invocations", json.dumps({"inputs": inputs}).encode())
