@@ -92,6 +92,8 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     assert {"images", "samples", "figures"} <= artifacts, artifacts
     images = client.list_artifacts(run_id, "images")
     assert images, "no sample-grid images logged"
+    evaluation = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "evaluation")}
+    assert {"interpolation.png", "interpolation.gif", "class_morph.png", "truncation.png"} <= evaluation, evaluation
     # artifacts live in the repo's own mlruns/, not in a temporary copy
     assert run.info.artifact_uri.startswith((repo / "mlruns").as_uri())
 
@@ -122,6 +124,26 @@ def test_generator_is_a_registered_mlflow_model_that_predicts_offline(built):
     assert [v.run_id for v in versions] == [run_id]
     fid = json.loads((repo / "reports/metrics.json").read_text())["fid"]
     assert versions[0].description.startswith(f"FID {fid:.3f}")
+
+
+@pytest.mark.slow
+def test_explore_and_generate_take_a_registered_model_or_a_run_uri(built, tmp_path):
+    run_id = json.loads((built / "reports/train/run.json").read_text())["run_id"]
+    seed = str(yaml.safe_load((built / "params.yaml").read_text())["seed"])
+    result = sh(["fashiongan", "explore", "--model", "models:/fashiongan/1", "--seed", seed, "--out",
+                 str(tmp_path / "explore")], built)
+    assert "truncation 0.5: FID" in result.stdout
+    table = json.loads((tmp_path / "explore/truncation.json").read_text())
+    assert [row["truncation"] for row in table] == [1.0, 0.7, 0.5]
+    details = json.loads((built / "reports/metrics_details.json").read_text())
+    assert details["truncation"] == table  # evaluate's figures are explore's, same seed and latents
+    sh(["fashiongan", "generate", "--model", f"runs:/{run_id}/generator", "--class", "bag", "--out",
+        str(tmp_path / "bags.png")], built)
+    assert (tmp_path / "bags.png").stat().st_size > 1000
+    missing = subprocess.run(["fashiongan", "generate", "--model", "runs:/0123456789abcdef/generator"], cwd=built,
+                             env=env_for(built), capture_output=True, text=True)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    assert "runs:/0123456789abcdef/generator: not found in MLflow store" in missing.stderr
 
 
 @pytest.mark.slow

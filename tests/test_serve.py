@@ -88,7 +88,9 @@ def test_make_serve_answers_images_and_one_line_400s(served, conditional):
     if not (repo / ".venv").exists():
         (repo / ".venv").symlink_to(os.path.dirname(os.path.dirname(__import__("sys").executable)))
     log = open(repo / f"serve-{port}.log", "w")
-    server = subprocess.Popen(["make", "serve", f"MODEL={uris[conditional]}", f"SERVE_PORT={port}"], cwd=repo,
+    # -o: .venv links to this test's own (installed) virtualenv, which setup must not reinstall from the copy
+    server = subprocess.Popen(["make", "-o", ".venv/.installed", "serve", f"MODEL={uris[conditional]}",
+                               f"SERVE_PORT={port}"], cwd=repo,
                               env=plain_shell, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

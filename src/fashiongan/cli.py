@@ -51,11 +51,23 @@ def _parser() -> argparse.ArgumentParser:
         stage.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     gen = commands.add_parser("generate", help="draw images from a saved generator into a PNG grid",
                               description="Draw images from a saved generator into a PNG grid.")
-    gen.add_argument("--model", default=str(GENERATOR), help=f"generator .keras file (default {GENERATOR})")
+    gen.add_argument("--model", default=str(GENERATOR), help=f"generator: a .keras file (default {GENERATOR}), "
+                                                             "runs:/<id>/generator or models:/<name>/<version>")
     gen.add_argument("--class", dest="label", help="class name (e.g. sneaker) or index 0-9; conditional models")
     gen.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
+    exp = commands.add_parser(
+        "explore", help="figures of what a generator learned: interpolations, class morph, truncation trade-off",
+        description="Write into --out: interpolation.png (rows of spherical interpolations between random "
+                    "latents) and interpolation.gif (the same, animated); class_morph.png (conditional "
+                    "generators: one latent, the class embedding moved from each class to the next); "
+                    "truncation.png and truncation.json (grids at truncation psi 1.0 / 0.7 / 0.5 with the FID "
+                    "and recall of each on 2000 samples, in the pipeline classifier's feature space).")
+    exp.add_argument("--model", default=str(GENERATOR), help=f"generator: a .keras file (default {GENERATOR}), "
+                                                             "runs:/<id>/generator or models:/<name>/<version>")
+    exp.add_argument("--out", default="explore", help="output directory (default explore)")
+    exp.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     cmp = commands.add_parser("compare", help="table of the latest MLflow runs, best FID first",
                               description="Table of the latest MLflow runs of the experiment, best FID first.")
     cmp.add_argument("--params", default="params.yaml", help="params file naming the experiment (default: params.yaml)")
@@ -114,10 +126,11 @@ def _generate(args) -> None:
     from .io import load_model
     from .models import Generator, fixed_latents
     from .plots import save_grid
+    from .tracking import generator_file
 
     if args.n <= 0:
         raise ConfigError(f"--n: got {args.n}, expected a positive int")
-    generator = Generator(load_model(args.model))
+    generator = Generator(load_model(generator_file(args.model)))
     if not generator.conditional and args.label is not None:
         raise ConfigError(f"--class: {args.model} is an unconditional generator; it takes no class")
     z, _ = fixed_latents(generator.latent_dim, args.n, args.seed)
@@ -125,6 +138,32 @@ def _generate(args) -> None:
     cols = math.ceil(math.sqrt(args.n))
     save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)
     print(f"generate: {args.n} images -> {args.out}")
+
+
+def _explore(args) -> None:
+    import numpy as np
+
+    from .errors import MissingInput
+    from .explore import write_figures
+    from .features import FeatureExtractor
+    from .io import load_model, write_json
+    from .models import Generator
+    from .paths import CLASSIFIER, REAL_FEATURES
+    from .tracking import generator_file
+
+    for path in (CLASSIFIER, REAL_FEATURES):
+        if not path.is_file():
+            raise MissingInput(f"{path}: missing; the truncation FIDs use the pipeline's classifier: "
+                               "run `dvc repro reference` first")
+    generator = Generator(load_model(generator_file(args.model)))
+    out = Path(args.out)
+    table = write_figures(generator, out, FeatureExtractor(load_model(CLASSIFIER)),
+                          np.load(REAL_FEATURES)["test_features"], args.seed)
+    write_json(out / "truncation.json", table)
+    for row in table:
+        print(f"explore: truncation {row['truncation']:g}: FID {row['fid']:.2f}, recall {row['recall']:.3f} "
+              f"(n={row['n']})")
+    print(f"explore: {', '.join(sorted(p.name for p in out.iterdir()))} -> {out}")
 
 
 def main(argv=None) -> int:
@@ -135,9 +174,9 @@ def main(argv=None) -> int:
     from .runtime import quiet_tensorflow
 
     try:
-        if args.command == "generate":
+        if args.command in ("generate", "explore"):
             quiet_tensorflow()
-            _generate(args)
+            (_generate if args.command == "generate" else _explore)(args)
             return 0
         if args.command == "server":
             from .tracking import server_command

@@ -90,3 +90,19 @@ def save_fid_curve(path, table: np.ndarray, floor: float) -> None:
     ax.set_ylabel("FID (classifier features)")
     ax.legend()
     _save(fig, path)
+
+
+def save_truncation(path, grids: dict[float, np.ndarray], table: list[dict]) -> None:
+    """One 8x8 grid per truncation psi, titled, and the table of FID and recall per psi beside them."""
+    fig, axes = plt.subplots(1, len(grids) + 1, figsize=(3.2 * len(grids) + 3.2, 3.6),
+                             gridspec_kw={"width_ratios": [1] * len(grids) + [1.1]})
+    for ax, (psi, images) in zip(axes, grids.items()):
+        ax.imshow(image_grid(images, 8, 8), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(f"truncation {psi:g}")
+        ax.axis("off")
+    axes[-1].axis("off")
+    cells = [[f"{row['truncation']:g}", f"{row['fid']:.2f}", f"{row['recall']:.3f}"] for row in table]
+    axes[-1].table(cells, colLabels=["psi", "FID", "recall"], loc="center").scale(1, 1.6)
+    axes[-1].set_title(f"on {table[0]['n']} samples\n(lower FID: closer to real;\nhigher recall: more variety)",
+                       fontsize=9)
+    _save(fig, path)

@@ -29,7 +29,7 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 import filelock  # noqa: E402
 
-from .errors import MissingInput, TrackingError  # noqa: E402
+from .errors import MissingInput, ModelFileError, TrackingError  # noqa: E402
 from .paths import (FID_LOG, HISTORY_LOG, METRICS, MLFLOW_DB, MLFLOW_LOCK, MLRUNS, RUN_FILE, SERVER_ARTIFACTS,  # noqa: E402
                     SERVER_DB, TRAIN_STATE)
 
@@ -340,6 +340,26 @@ def sync_saved(enabled: bool) -> str:
         series |= {f"eval.{k}": [(0, v)] for k, v in json.loads(METRICS.read_text()).items()}
     sent, _ = sync(run, series)
     return f"tracking sync: {sent} metric values sent to run {run.run_id} in {masked(tracking_uri())}"
+
+
+def generator_file(spec: str) -> Path:
+    """A generator's .keras file from a path, or from an MLflow model URI (runs:/<id>/generator,
+    models:/<name>/<version>), downloaded from the tracking store."""
+    if not spec.startswith(("runs:/", "models:/")):
+        return Path(spec)
+    import mlflow
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=spec))
+    except Exception as e:  # MLflow raises several kinds for an unknown run, model or version
+        raise ModelFileError(f"{spec}: not found in MLflow store {masked(uri)} "
+                             f"({masked(str(e).splitlines()[0] if str(e) else type(e).__name__)})") from None
+    found = sorted(local.glob("artifacts/*.keras"))
+    if not found:
+        raise ModelFileError(f"{spec}: the model holds no .keras generator (is it a fashiongan generator?)")
+    return found[0]
 
 
 def latest_runs(experiment: str, max_runs: int) -> list:

@@ -10,12 +10,13 @@ import time
 
 import numpy as np
 
-from .. import metrics, plots, runtime, tracking
+from .. import explore, metrics, plots, runtime, tracking
 from ..config import Config
 from ..data import CLASS_NAMES
 from ..errors import MissingInput
 from ..features import FeatureExtractor
 from ..io import load_model, write_json
+from ..models import Generator
 from ..paths import (CLASSIFIER, FID_HISTORY, FIGURES, GENERATOR, METRICS, METRICS_DETAILS, PREPARED,
                      REAL_FEATURES, REFERENCE, SAMPLES, TEST_NEAREST_TRAIN)
 
@@ -30,8 +31,8 @@ def run(cfg: Config) -> None:
     real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
     images, labels = samples["images"][:n], samples["labels"][:n]
     timings = {}
-    features, proba = metrics.timed(timings, "features", FeatureExtractor(load_model(CLASSIFIER)).features_and_proba,
-                                    images)
+    extractor = FeatureExtractor(load_model(CLASSIFIER))
+    features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
     generated = metrics.suite(features, proba, real["test_features"][:n], real["test_labels"][:n], timings)
     fake_nn = metrics.timed(timings, "memorisation", metrics.nearest_distances, features, real["train_features"])
     memorised = metrics.memorisation(fake_nn, np.load(TEST_NEAREST_TRAIN)["distances"])
@@ -48,15 +49,18 @@ def run(cfg: Config) -> None:
     plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], np.load(PREPARED)["train_images"][nearest])
     plots.save_fid_curve(FIGURES / "fid_by_step.png", np.loadtxt(FID_HISTORY, delimiter=",", skiprows=1, ndmin=2),
                          result["fid_real"])
+    truncation = metrics.timed(timings, "explore", explore.write_figures, Generator(load_model(GENERATOR)), FIGURES,
+                               extractor, real["test_features"], cfg.seed, class_names=CLASS_NAMES)
     timings["total"] = time.perf_counter() - started
     write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
-                                 "memorisation": memorised, "class_histograms": histograms})
+                                 "memorisation": memorised, "class_histograms": histograms,
+                                 "truncation": truncation})
     write_json(METRICS, result)
 
     run = tracking.continue_run(cfg.tracking.enabled)
     run.set_tags({"evaluate.n": n})
     run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
-    for path in (METRICS, METRICS_DETAILS, *sorted(FIGURES.glob("*.png"))):
+    for path in (METRICS, METRICS_DETAILS, *sorted(FIGURES.glob("*.png")), *sorted(FIGURES.glob("*.gif"))):
         run.log_artifact(path, "evaluation")
     model_uri = run.log_generator(
         GENERATOR, register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,
