@@ -14,7 +14,7 @@ FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10
 SERVE_PORT ?= 5001
 MODEL ?=
 
-.PHONY: help setup data-source run test bench report ui server serve remote clean
+.PHONY: help setup data-source browser run test bench report ui server serve remote clean
 .DEFAULT_GOAL := help
 
 help:
@@ -24,7 +24,8 @@ help:
 	@echo "             .venv/bin/pytest -m 'not slow' runs the fast part in under a minute)"
 	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput, evaluate"
 	@echo "             speed, FID by training images seen for named recipes (bench/time_to_fid.py)"
-	@echo "make report  write reports/index.html from the latest run: metrics, samples, curves (opens offline)"
+	@echo "make report [RUNS=N]   reports/index.html comparing the DVC experiments (or the latest N MLflow"
+	@echo "             runs): params, metrics, grids, FID curves; one file that opens offline"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT)"
 	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
 	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro"
@@ -32,7 +33,7 @@ help:
 	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations (README 'Serve the generator')"
 	@echo "make remote REMOTE=<url>   make <url> the default DVC remote (a directory, s3://..., ...); commit .dvc/config"
 
-setup: $(VENV)/.installed .dvc/config data-source
+setup: $(VENV)/.installed .dvc/config data-source browser
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,15 @@ data-source:
 	  (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
 	else echo "no local Fashion-MNIST found; prepare will download it"; fi
 
+# The report's test opens it in a real headless Chromium (Debian's chromium + chromium-driver,
+# installed here when we are root on Debian).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages chromium chromium-driver"; \
+	  (apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null; \
+	else echo "no chromium/chromedriver: tests/test_report.py needs them (Debian: apt-get install chromium chromium-driver)"; fi
+
 run: setup
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
@@ -73,7 +83,7 @@ bench: setup
 	$(BIN)/python bench/time_to_fid.py  # FID by training images seen, per recipe (~3-6 min per recipe on 2 cores)
 
 report: setup
-	$(BIN)/fashiongan report
+	$(BIN)/fashiongan report $(if $(RUNS),--mlflow-runs $(RUNS))
 
 ui: setup
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \

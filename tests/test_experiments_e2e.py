@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import rendered
 from pipeline_repo import as_user, copy_repo, env_for, free_port, repro, sh, wait_until_up
 
 LEARNING_RATES = ("0.0003", "0.0005")
@@ -106,6 +107,27 @@ def test_params_and_metrics_diff_between_experiments(repo):
     for name in ("losses", "discriminator_accuracy", "reports/train/fid.csv"):  # curves overlaid
         assert sorted(plots[name][0]["revisions"]) == names
     assert sorted(p["revisions"][0] for p in plots["reports/samples/grid.png"]) == names
+
+
+@pytest.mark.slow
+def test_make_report_compares_every_experiment_in_a_page_chromium_renders_offline(server_repo):
+    repo, uri = server_repo
+    as_user("make -o .venv/.installed report", repo, {"MLFLOW_TRACKING_URI": uri})
+    listed = json.loads(sh(["dvc", "exp", "show", "--json"], repo).stdout)
+    expected = len(listed) + sum(len(commit.get("experiments") or []) for commit in listed)  # workspace included
+    shown = rendered(repo / "reports/index.html")
+    assert len(shown["rows"]) == expected == 4, shown["rows"]
+    assert set(dvc_experiments(repo)) <= set(shown["rows"]) and "workspace" in shown["rows"]
+    assert "train.learning_rate" in shown["headers"] and "FID" in shown["headers"]
+    assert len(shown["images"]) >= expected + 1 and all(i["width"] > 0 for i in shown["images"]), shown["images"]
+    assert shown["requests"] == []
+
+    as_user("make -o .venv/.installed report RUNS=2", repo, {"MLFLOW_TRACKING_URI": uri})
+    shown = rendered(repo / "reports/index.html")
+    _, runs = mlflow_runs(uri)
+    newest = sorted(runs, key=lambda r: r.info.start_time)[-2:]
+    assert sorted(shown["rows"]) == sorted(r.info.run_name for r in newest)
+    assert all(i["width"] > 0 for i in shown["images"]) and shown["requests"] == []
 
 
 def rest(uri, path, body=None):

@@ -97,9 +97,16 @@ def _parser() -> argparse.ArgumentParser:
                                            "(default: the generator of reports/train/run.json's run)")
     srv_model.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     srv_model.add_argument("--port", type=int, default=5001, help="port (default 5001)")
-    commands.add_parser("report", help="write reports/index.html: metrics, samples and figures, viewable offline",
-                        description="Write reports/index.html (metrics, samples, curves, figures; images "
-                                    "inlined, no network needed) from the pipeline's outputs.")
+    rep = commands.add_parser(
+        "report", help="write reports/index.html comparing experiments, viewable offline",
+        description="Write reports/index.html: the DVC experiments of the workspace (what `dvc exp show` lists, the "
+                    "workspace included), or with --mlflow-runs N the latest N MLflow runs: the params that "
+                    "differ and the key metrics (best FID first, each beside its real-data reference), sample "
+                    "grids side by side, FID by images seen overlaid; then the workspace's run in detail. "
+                    "Images are inlined: the file opens with no network.")
+    rep.add_argument("--mlflow-runs", type=int, default=0, metavar="N",
+                     help="compare the latest N MLflow runs instead of the DVC experiments")
+    rep.add_argument("--params", default="params.yaml", help="params file naming the MLflow experiment")
     return parser
 
 
@@ -170,7 +177,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
     from .config import load
-    from .errors import FashionGanError
+    from .errors import ConfigError, FashionGanError
     from .runtime import quiet_tensorflow
 
     try:
@@ -194,7 +201,10 @@ def main(argv=None) -> int:
         if args.command == "report":
             from .report import write_report
 
-            print(f"report: {write_report()}")
+            if args.mlflow_runs < 0:
+                raise ConfigError(f"--mlflow-runs: got {args.mlflow_runs}, expected a positive int")
+            experiment = load(args.params).tracking.experiment if args.mlflow_runs else ""
+            print(f"report: {write_report(Path('.'), args.mlflow_runs, experiment)}")
             return 0
         if args.command == "tracking":
             from .tracking import sync_saved

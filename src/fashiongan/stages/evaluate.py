@@ -49,8 +49,9 @@ def run(cfg: Config) -> None:
     plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], np.load(PREPARED)["train_images"][nearest])
     plots.save_fid_curve(FIGURES / "fid_by_step.png", np.loadtxt(FID_HISTORY, delimiter=",", skiprows=1, ndmin=2),
                          result["fid_real"])
-    truncation = metrics.timed(timings, "explore", explore.write_figures, Generator(load_model(GENERATOR)), FIGURES,
-                               extractor, real["test_features"], cfg.seed, class_names=CLASS_NAMES)
+    generator = Generator(load_model(GENERATOR))
+    truncation = metrics.timed(timings, "explore", lambda: explore.write_figures(
+        generator, FIGURES, extractor, real["test_features"], cfg.seed, class_names=CLASS_NAMES))
     timings["total"] = time.perf_counter() - started
     write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
                                  "memorisation": memorised, "class_histograms": histograms,
