@@ -10,7 +10,7 @@ from fashiongan.runtime import quiet_tensorflow  # noqa: E402
 quiet_tensorflow()
 
 from fashiongan import config  # noqa: E402
-from fashiongan.data import DEBIAN_DIR, FILES  # noqa: E402
+from fashiongan.data import CLASS_NAMES, DEBIAN_DIR, FILES  # noqa: E402
 
 
 def _real_data_dir():
@@ -32,7 +32,7 @@ def real_data_dir():
 UNIT_PARAMS = {
     "seed": 0,
     "runtime": {"threads": 0, "deterministic": True},
-    "data": {"train_limit": None},
+    "data": {"source": "fashion-mnist", "class_names": list(CLASS_NAMES), "train_limit": None},
     "classifier": {"epochs": 1, "batch_size": 128, "learning_rate": 0.002},
     "model": {"arch": "mlp", "latent_dim": 16, "conditional": False, "spectral_norm": False, "clusters": 0},
     "train": {"epochs": 1, "batch_size": 32, "loss": "bce", "learning_rate": 0.0002, "lr_g": None, "lr_d": None,

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from fashiongan import cli
+from fashiongan.data import CLASS_NAMES
 from fashiongan.errors import ConfigError
 
 
@@ -15,7 +16,8 @@ def run_cli(*args, cwd=None):
 def test_help_lists_every_stage_and_generate():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("validate", "prepare", "classifier", "reference", "train", "sample", "evaluate", "generate"):
+    for command in ("validate", "prepare", "classifier", "reference", "train", "sample", "evaluate", "generate",
+                    "explore", "serve", "report"):
         assert command in result.stdout
 
 
@@ -29,11 +31,13 @@ def test_bad_params_exit_2_with_one_line_naming_the_key(tmp_path, raw_params):
 
 
 def test_class_names_and_indices():
-    assert cli._class_index("sneaker") == 7
-    assert cli._class_index("Ankle Boot") == 9
-    assert cli._class_index("3") == 3
+    names = list(CLASS_NAMES)
+    assert cli._class_index("sneaker", names) == 7
+    assert cli._class_index("Ankle Boot", names) == 9
+    assert cli._class_index("3", names) == 3
+    assert cli._class_index("Circle", ["square", "circle"]) == 1
     with pytest.raises(ConfigError, match="--class: got 'hat'"):
-        cli._class_index("hat")
+        cli._class_index("hat", names)
 
 
 def test_generate_from_a_saved_generator(tmp_path):
@@ -94,3 +98,23 @@ def test_a_project_error_is_one_line_with_its_exit_code_and_a_bug_keeps_its_trac
     monkeypatch.setattr(validate, "run", bug)
     with pytest.raises(ValueError, match="broadcast"):  # not turned into a "user error" line
         cli.main(["validate"])
+
+
+def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, raw_params):
+    from shapes import CLASS_NAMES as SHAPES, write_shapes
+
+    directory = write_shapes(tmp_path / "shapes", train=40, test=20)
+    raw_params["data"].update(source=str(directory), class_names=SHAPES)
+    raw_params["evaluate"]["n"] = raw_params["sample"]["n"] = raw_params["train"]["fid_samples"] = 20
+    raw_params["train"]["batch_size"] = 8
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    assert run_cli("validate", cwd=tmp_path).returncode == 0
+    (directory / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x00\x01\x05")
+    result = run_cli("validate", cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"fashiongan validate: {directory}/train-labels-idx1-ubyte: label 5 outside 0-1")
+
+    raw_params["evaluate"]["n"] = 50
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    result = run_cli("validate", cwd=tmp_path)
+    assert result.returncode == 2 and "evaluate.n: got 50, expected at most 20 (the test set)" in result.stderr

@@ -106,3 +106,47 @@ def test_unit_range_round_trip():
     scaled = data.to_unit_range(images)
     assert scaled.shape == (1, 28, 28, 1) and scaled.min() == -1.0 and scaled.max() == 1.0
     np.testing.assert_array_equal(data.to_uint8(scaled), images)
+
+
+def test_a_user_directory_is_read_checked_and_hashed(tmp_path):
+    from shapes import write_shapes
+
+    directory = write_shapes(tmp_path / "shapes", train=50, test=20, gz=True)
+    arrays, sha256s = data.read_directory(directory, classes=2)
+    assert arrays["train_images"].shape == (50, 28, 28) and arrays["test_labels"].shape == (20,)
+    assert set(np.unique(arrays["train_labels"])) == {0, 1} and arrays["train_images"].max() >= 150
+    assert sorted(sha256s) == sorted(p.name for p in directory.iterdir())
+    import hashlib
+
+    name = "t10k-labels-idx1-ubyte.gz"
+    assert sha256s[name] == hashlib.sha256((directory / name).read_bytes()).hexdigest()
+    assert data.source_sizes(str(directory)) == (50, 20)
+
+
+def _break(directory: Path, name: str, content: bytes | None):
+    if content is None:
+        (directory / name).unlink()
+    else:
+        (directory / name).write_bytes(content)
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("t10k-images-idx3-ubyte", None, "missing (nor t10k-images-idx3-ubyte.gz); a data.source directory holds"),
+    ("train-images-idx3-ubyte", b"\x00\x00\x08\x05" + bytes(12), "bad IDX magic 00000805, expected 00000801 or"),
+    ("train-labels-idx1-ubyte", idx_bytes(np.array([0, 1, 2] * 10, np.uint8)),
+     "label 2 outside 0-1 (data.class_names has 2 names)"),
+    ("t10k-labels-idx1-ubyte", idx_bytes(np.zeros(7, np.uint8)), "7 labels for 20 images in t10k-images-idx3-ubyte"),
+])
+def test_a_bad_user_directory_is_one_line_naming_the_file_and_the_problem(tmp_path, name, content, problem):
+    from shapes import write_shapes
+
+    directory = write_shapes(tmp_path / "shapes", train=30, test=20)
+    _break(directory, name, content)
+    with pytest.raises(DataError) as error:
+        data.read_directory(directory, classes=2)
+    assert str(error.value).startswith(f"{directory / name}: {problem}") and "\n" not in str(error.value)
+
+
+def test_a_source_that_is_no_directory_says_what_is_expected(tmp_path):
+    with pytest.raises(DataError, match="data.source is not a directory .expected fashion-mnist or a directory"):
+        data.source_sizes(str(tmp_path / "nowhere"))

@@ -28,21 +28,21 @@ def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
 
 
-def test_report_is_self_contained_html(tmp_path):
+def test_the_workspace_section_names_metrics_for_people_and_inlines_its_images(tmp_path):
     from fashiongan import report
 
     (tmp_path / "reports/samples").mkdir(parents=True)
     io.write_json(tmp_path / "reports/metrics.json", {"fid": 12.5, "fid_real": 0.6, "n": 100, "memorised_fraction": 0.01})
     plots.save_grid(tmp_path / "reports/samples/grid.png", np.zeros((4, 28, 28), np.uint8), 2, 2)
-    page = report.write_report(tmp_path).read_text()
-    assert "<td>fid</td><td>12.5</td><td>0.6</td>" in page and "<td>memorised_fraction</td>" in page
+    page = report.workspace_html(tmp_path)
+    assert "<td>FID</td><td>12.5</td><td>0.6</td>" in page and "<td>memorised fraction</td>" in page
     assert page.count('src="data:image/png;base64,') == 1 and "http" not in page
 
 
-def test_report_without_metrics_names_the_file(tmp_path):
+def test_report_outside_a_dvc_repository_is_one_line(tmp_path):
     from fashiongan import report
 
-    with pytest.raises(MissingInput, match="reports/metrics.json"):
+    with pytest.raises(MissingInput, match="dvc exp show in .*not inside of a DVC repository"):
         report.write_report(tmp_path)
 
 

@@ -70,4 +70,9 @@ def test_the_generator_interface_draws_in_batches_and_samples_class_ordered(cond
     np.testing.assert_allclose(generator.draw(z, labels, batch=7), whole, atol=1e-6)  # batching changes nothing
     images, sampled_labels = generator.sample(30, seed=1)
     np.testing.assert_allclose(images, whole, atol=1e-6)
-    assert images.shape == (30, 28, 28, 1) and sampled_labels.tolist() == [i // 3 for i in range(30)]
+    # conditional: each class in turn; unconditional: no classes, one label for all (ignored)
+    assert images.shape == (30, 28, 28, 1)
+    assert sampled_labels.tolist() == ([i // 3 for i in range(30)] if conditional else [0] * 30)
+    assert generator.classes == (10 if conditional else 0)
+    two = models.Generator(models.build_generator(ModelConfig("mlp", 12, True, False, 0), classes=2))
+    assert two.classes == 2 and two.sample(6, seed=1)[1].tolist() == [0, 0, 0, 1, 1, 1]

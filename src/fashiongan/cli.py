@@ -19,7 +19,7 @@ from .paths import GENERATOR
 
 STAGES = {
     "validate": "check params.yaml before any stage runs (a bad value stops dvc repro with outputs intact)",
-    "prepare": "find and verify the Fashion-MNIST IDX files, write data/prepared/fashion_mnist.npz",
+    "prepare": "read and check data.source's IDX files (Fashion-MNIST: found and verified), write data/prepared/",
     "classifier": "train the feature classifier, report its accuracy, cache real-data features",
     "reference": "score real training images against the test set: each metric's real-data reference",
     "train": "train the GAN (resumes from models/checkpoints when interrupted), log to MLflow",
@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                               description="Draw images from a saved generator into a PNG grid.")
     gen.add_argument("--model", default=str(GENERATOR), help=f"generator: a .keras file (default {GENERATOR}), "
                                                              "runs:/<id>/generator or models:/<name>/<version>")
-    gen.add_argument("--class", dest="label", help="class name (e.g. sneaker) or index 0-9; conditional models")
+    gen.add_argument("--class", dest="label", help="class name (e.g. sneaker, from data.class_names) or index; "
+                                                   "conditional models")
+    gen.add_argument("--params", default="params.yaml", help="params file naming the classes (default: params.yaml)")
     gen.add_argument("--n", type=int, default=16, help="number of images (default 16)")
     gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
@@ -110,17 +112,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _class_index(label: str) -> int:
-    from .data import CLASS_NAMES
+def _class_index(label: str, class_names) -> int:
     from .errors import ConfigError
 
-    names = {name.replace("/", "-"): i for i, name in enumerate(CLASS_NAMES)} | {n: i for i, n in enumerate(CLASS_NAMES)}
+    lowered = [name.lower() for name in class_names]
+    names = {name.replace("/", "-"): i for i, name in enumerate(lowered)} | {n: i for i, n in enumerate(lowered)}
     key = label.strip().lower()
-    if key.isdigit() and int(key) < len(CLASS_NAMES):
+    if key.isdigit() and int(key) < len(class_names):
         return int(key)
     if key in names:
         return names[key]
-    raise ConfigError(f"--class: got {label!r}, expected 0-9 or one of: {', '.join(CLASS_NAMES)}")
+    raise ConfigError(f"--class: got {label!r}, expected 0-{len(class_names) - 1} or one of: {', '.join(class_names)}")
 
 
 def _generate(args) -> None:
@@ -128,7 +130,8 @@ def _generate(args) -> None:
 
     import numpy as np
 
-    from .data import to_uint8
+    from .config import load
+    from .data import CLASS_NAMES, to_uint8
     from .errors import ConfigError
     from .io import load_model
     from .models import Generator, fixed_latents
@@ -140,8 +143,11 @@ def _generate(args) -> None:
     generator = Generator(load_model(generator_file(args.model)))
     if not generator.conditional and args.label is not None:
         raise ConfigError(f"--class: {args.model} is an unconditional generator; it takes no class")
+    names = load(args.params).data.class_names if Path(args.params).is_file() else list(CLASS_NAMES)
+    if generator.conditional and len(names) != generator.classes:
+        names = [str(i) for i in range(generator.classes)]  # a model of other data than params.yaml's: indices
     z, _ = fixed_latents(generator.latent_dim, args.n, args.seed)
-    labels = np.full(args.n, _class_index(args.label) if args.label else 0, np.int32)
+    labels = np.full(args.n, _class_index(args.label, names) if args.label else 0, np.int32)
     cols = math.ceil(math.sqrt(args.n))
     save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)
     print(f"generate: {args.n} images -> {args.out}")

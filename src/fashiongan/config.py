@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from .data import CLASS_NAMES, FASHION_MNIST, source_sizes
 from .errors import ConfigError
 
 # tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
@@ -34,8 +35,14 @@ def _rule(check, allowed):
     return field(metadata={"check": check, "allowed": allowed})
 
 
+def _class_names(v) -> bool:
+    return len(v) >= 2 and len(set(v)) == len(v) and all(isinstance(n, str) and n.strip() for n in v)
+
+
 @dataclass(frozen=True)
 class DataConfig:
+    source: str = _rule(lambda v: len(v) > 0, f"{FASHION_MNIST} or a directory holding the four IDX files")
+    class_names: list = _rule(_class_names, "a list of at least 2 distinct non-empty names, one per label value")
     train_limit: int | None = _rule(lambda v: v is None or v > 0, "null or a positive int")
 
 
@@ -126,11 +133,8 @@ class Config:
 
     @property
     def train_images(self) -> int:
-        return min(TRAIN_IMAGES, self.data.train_limit or TRAIN_IMAGES)
-
-
-TRAIN_IMAGES = 60_000
-TEST_IMAGES = 10_000
+        available = source_sizes(self.data.source)[0]
+        return min(available, self.data.train_limit or available)
 
 
 def _type_ok(value, annotation) -> bool:
@@ -145,6 +149,8 @@ def _type_ok(value, annotation) -> bool:
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return True
         if option is str and isinstance(value, str):
+            return True
+        if option is list and isinstance(value, list):
             return True
     return False
 
@@ -177,6 +183,10 @@ def _build(cls, raw, prefix: str):
 
 
 def _check_consistency(cfg: Config) -> None:
+    if cfg.data.source == FASHION_MNIST and len(cfg.data.class_names) != len(CLASS_NAMES):
+        raise ConfigError(f"data.class_names: got {len(cfg.data.class_names)} names, expected {len(CLASS_NAMES)} for "
+                          f"data.source {FASHION_MNIST}")
+    train_images, test_images = source_sizes(cfg.data.source)
     if cfg.model.clusters and cfg.model.conditional:
         raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 with model.conditional true "
                           "(clusters stand in for class labels in unconditional models)")
@@ -185,20 +195,21 @@ def _check_consistency(cfg: Config) -> None:
                           "(the training images)")
     if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
         raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
-    if cfg.data.train_limit is not None and cfg.data.train_limit > TRAIN_IMAGES:
-        raise ConfigError(f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {TRAIN_IMAGES} "
+    if cfg.data.train_limit is not None and cfg.data.train_limit > train_images:
+        raise ConfigError(f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {train_images} "
                           "(the training set)")
     if cfg.train_images < cfg.train.batch_size * cfg.train.d_steps:
         raise ConfigError(
             f"train.batch_size: got {cfg.train.batch_size}, expected at most the {cfg.train_images} training images"
             + (f" / train.d_steps {cfg.train.d_steps}" if cfg.train.d_steps > 1 else "")
         )
-    if cfg.evaluate.n > TEST_IMAGES:
-        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {TEST_IMAGES} (the test set)")
+    if cfg.evaluate.n > test_images:
+        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {test_images} (the test set)")
     if cfg.evaluate.n > cfg.sample.n:
         raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most sample.n ({cfg.sample.n})")
-    if cfg.train.fid_every and cfg.train.fid_samples > TEST_IMAGES:
-        raise ConfigError(f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {TEST_IMAGES}")
+    if cfg.train.fid_every and cfg.train.fid_samples > test_images:
+        raise ConfigError(f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} "
+                          "(the test set)")
 
 
 def parse(raw) -> Config:

@@ -1,7 +1,10 @@
-"""Fashion-MNIST: where the files are, that they are the real ones, and how to read them.
+"""The training data: Fashion-MNIST (found and verified), or a directory of the four IDX files of
+any 28x28 grey labelled set (MNIST, KMNIST, ...), checked for structure and recorded by sha256.
 
-Checksums are of the *decompressed* IDX bytes: distributors (Debian among them) recompress
-the .gz files, so the compressed bytes differ from upstream while the contents do not.
+Fashion-MNIST's checksums are of the *decompressed* IDX bytes: distributors (Debian among them)
+recompress the .gz files, so the compressed bytes differ from upstream while the contents do not.
+A user's directory has no checksum this project could know: it is checked for IDX structure,
+sizes and label range, and the sha256 of each file as found is recorded (reports/data.json).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from .errors import DataError
 
+FASHION_MNIST = "fashion-mnist"  # data.source's default: the built-in set
 CLASS_NAMES = (
     "t-shirt/top", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
@@ -60,8 +64,9 @@ def read_verified(path: Path, expected: IdxFile) -> bytes:
     return raw
 
 
-def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None) -> np.ndarray:
-    """Parse IDX bytes of unsigned bytes (magic 0x00000801 labels, 0x00000803 images)."""
+def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None, classes: int = 10) -> np.ndarray:
+    """Parse IDX bytes of unsigned bytes (magic 0x00000801 labels, 0x00000803 images); labels must
+    be below `classes`."""
     if len(raw) < 4:
         raise DataError(f"{source}: {len(raw)} bytes, too short for an IDX header")
     zero, dtype_code, ndim = raw[0] << 8 | raw[1], raw[2], raw[3]
@@ -80,8 +85,9 @@ def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None) -
     if labels if labels is not None else ndim == 1:
         if ndim != 1:
             raise DataError(f"{source}: expected a 1-d label file, got shape {shape}")
-        if array.size and array.max() > 9:
-            raise DataError(f"{source}: label {int(array.max())} outside 0-9")
+        if array.size and array.max() >= classes:
+            raise DataError(f"{source}: label {int(array.max())} outside 0-{classes - 1} "
+                            f"(data.class_names has {classes} names)")
     return array
 
 
@@ -138,6 +144,61 @@ def load_arrays(directory: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path}: shape {array.shape}, expected {f.shape}")
         arrays[key] = array
     return arrays
+
+
+def _idx_bytes(directory: Path, name: str) -> tuple[Path, bytes]:
+    """The IDX file `name` (or `name`.gz) of a user's directory, decompressed."""
+    for path in (directory / name, directory / f"{name}.gz"):
+        if path.is_file():
+            try:
+                raw = path.read_bytes()
+                return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
+            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                raise DataError(f"{path}: not readable ({e})") from None
+    raise DataError(f"{directory / name}: missing (nor {name}.gz); a data.source directory holds "
+                    f"{', '.join(USER_FILES.values())}")
+
+
+USER_FILES = {key: f.name.removesuffix(".gz") for key, f in FILES.items()}  # MNIST's names, .gz optional
+
+
+def _check_directory(directory: Path) -> None:
+    if not directory.is_dir():
+        raise DataError(f"{directory}: data.source is not a directory (expected {FASHION_MNIST} or a directory "
+                        f"holding {', '.join(USER_FILES.values())})")
+
+
+def read_directory(directory: Path, classes: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """A user's four IDX files, checked: magic, 28x28 images, sizes, labels below `classes`, as
+    many labels as images. Returns the arrays and {file name: sha256 of the file as found}."""
+    _check_directory(directory)
+    arrays, sha256s, paths = {}, {}, {}
+    for key, name in USER_FILES.items():
+        path, raw = _idx_bytes(directory, name)
+        arrays[key] = parse_idx(raw, str(path), labels=key.endswith("labels"), classes=classes)
+        sha256s[path.name], paths[key] = hashlib.sha256(path.read_bytes()).hexdigest(), path
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise DataError(f"{paths[f'{split}_labels']}: {len(labels)} labels for {len(images)} images in "
+                            f"{paths[f'{split}_images'].name}")
+        if not len(images):
+            raise DataError(f"{paths[f'{split}_images']}: no images")
+    return arrays, sha256s
+
+
+def source_sizes(source: str) -> tuple[int, int]:
+    """(training images, test images) of data.source, from the IDX headers alone."""
+    if source == FASHION_MNIST:
+        return FILES["train_images"].shape[0], FILES["test_images"].shape[0]
+    _check_directory(Path(source))
+    counts = []
+    for key in ("train_images", "test_images"):
+        path, raw = _idx_bytes(Path(source), USER_FILES[key])
+        if len(raw) < 8:
+            raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX header")
+        counts.append(int.from_bytes(raw[4:8], "big"))
+    return counts[0], counts[1]
 
 
 def to_unit_range(images) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The Fashion-MNIST classifier whose penultimate layer is the feature space of every metric."""
+"""The classifier of the training data's classes whose penultimate layer is the feature space of every metric."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .data import to_unit_range
 FEATURE_LAYER = "features"
 
 
-def build_classifier() -> keras.Model:
+def build_classifier(classes: int = 10) -> keras.Model:
     """A small CNN: two conv blocks and a 128-unit feature layer, cheap enough for 2 CPU cores.
 
     BatchNorm comes after the pooling: at a quarter of the activations it halves the step time
@@ -27,8 +27,8 @@ def build_classifier() -> keras.Model:
     x = layers.Flatten()(x)
     x = layers.Dense(128, activation="relu", name=FEATURE_LAYER)(x)
     x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(10, name="logits")(x)
-    return keras.Model(inputs, outputs, name="fashion_classifier")
+    outputs = layers.Dense(classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="classifier")
 
 
 def train_classifier(model: keras.Model, images, labels, epochs: int, batch_size: int, learning_rate: float,
@@ -44,7 +44,7 @@ def train_classifier(model: keras.Model, images, labels, epochs: int, batch_size
 
 
 class FeatureExtractor:
-    """features(images) -> (N, D) penultimate activations; predict_proba(images) -> (N, 10).
+    """features(images) -> (N, D) penultimate activations; predict_proba(images) -> (N, classes).
 
     Images are uint8 (N, 28, 28) or floats in [-1, 1] (N, 28, 28, 1), as the generator emits.
     """

@@ -125,9 +125,10 @@ def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
     return density, coverage
 
 
-def class_coverage(probabilities, real_labels, num_classes: int = 10) -> dict:
+def class_coverage(probabilities, real_labels) -> dict:
     """Histogram of predicted classes of generated images, KL(real || generated) of the class
     distributions (large when a class is missing), and the count of classes under 1% (mode collapse)."""
+    num_classes = np.asarray(probabilities).shape[1]
     predicted = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=num_classes) / len(probabilities)
     real = np.bincount(np.asarray(real_labels), minlength=num_classes) / len(real_labels)
     eps = 1e-6

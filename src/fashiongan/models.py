@@ -21,7 +21,6 @@ from keras import layers, ops
 
 from .config import ModelConfig
 
-NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -75,23 +74,23 @@ ARCHITECTURES = {
 }
 
 
-def label_count(cfg: ModelConfig) -> int:
-    """How many label values G and D take: the classes, the clusters, or none."""
-    return NUM_CLASSES if cfg.conditional else cfg.clusters
+def label_count(cfg: ModelConfig, classes: int) -> int:
+    """How many label values G and D take: the data's classes, the clusters, or none."""
+    return classes if cfg.conditional else cfg.clusters
 
 
-def build_generator(cfg: ModelConfig, synchronized: bool = False) -> keras.Model:
+def build_generator(cfg: ModelConfig, synchronized: bool = False, classes: int = 10) -> keras.Model:
     body, _ = ARCHITECTURES[cfg.arch]
     z = keras.Input((cfg.latent_dim,), name="z")
-    if not label_count(cfg):
+    if not label_count(cfg, classes):
         return keras.Model(z, body(z, synchronized), name=f"{cfg.arch}_generator")
     label = keras.Input((), dtype="int32", name="label")
-    embedded = layers.Embedding(label_count(cfg), 50)(label)
+    embedded = layers.Embedding(label_count(cfg, classes), 50)(label)
     x = layers.Concatenate()([z, embedded])
     return keras.Model([z, label], body(x, synchronized), name=f"{cfg.arch}_cond_generator")
 
 
-def build_discriminator(cfg: ModelConfig) -> keras.Model:
+def build_discriminator(cfg: ModelConfig, classes: int = 10) -> keras.Model:
     """Returns logits (no sigmoid): the losses work on logits for numerical stability."""
     _, body = ARCHITECTURES[cfg.arch]
     # Miyato et al. 2018: every weight layer of D divided by its largest singular value
@@ -99,10 +98,10 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     image = keras.Input(IMAGE_SHAPE, name="image")
     features = body(image, normalize)
     logit = normalize(layers.Dense(1, dtype="float32"))(features)
-    if not label_count(cfg):
+    if not label_count(cfg, classes):
         return keras.Model(image, logit, name=f"{cfg.arch}_discriminator")
     label = keras.Input((), dtype="int32", name="label")
-    embedded = layers.Embedding(label_count(cfg), features.shape[-1])(label)
+    embedded = layers.Embedding(label_count(cfg, classes), features.shape[-1])(label)
     projection = layers.Dot(axes=1, dtype="float32")([features, embedded])
     return keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]),
                        name=f"{cfg.arch}_cond_discriminator")
@@ -123,8 +122,10 @@ class GAN:
         return self.discriminator([images, labels] if self.conditional else images, training=training)
 
 
-def build_gan(cfg: ModelConfig, synchronized_batch_norm: bool = False) -> GAN:
-    return GAN(build_generator(cfg, synchronized_batch_norm), build_discriminator(cfg), bool(label_count(cfg)))
+def build_gan(cfg: ModelConfig, synchronized_batch_norm: bool = False, classes: int = 10) -> GAN:
+    """G and D for `classes` label values (the data's classes; clusters come from cfg)."""
+    return GAN(build_generator(cfg, synchronized_batch_norm, classes), build_discriminator(cfg, classes),
+               bool(label_count(cfg, classes)))
 
 
 def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
@@ -145,10 +146,10 @@ def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
     return keras.Model(z, generator([fresh, cluster]), name=f"{generator.name}_by_cluster_share")
 
 
-def fixed_latents(latent_dim: int, n: int, seed: int):
-    """A fixed latent batch and labels (n/10 of each class, in order), for grids, FID and samples."""
+def fixed_latents(latent_dim: int, n: int, seed: int, classes: int = 10):
+    """A fixed latent batch and labels (n/classes of each class, in order), for grids, FID and samples."""
     z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-    labels = (np.arange(n) // max(1, n // NUM_CLASSES)).clip(0, NUM_CLASSES - 1).astype(np.int32)
+    labels = (np.arange(n) // max(1, n // classes)).clip(0, classes - 1).astype(np.int32)
     return z, labels
 
 
@@ -183,6 +184,6 @@ class Generator:
         return np.concatenate([np.asarray(o) for o in out])
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """n images from the fixed latents of `seed`, with their labels (n/10 of each class, in order)."""
-        z, labels = fixed_latents(self.latent_dim, n, seed)
+        """n images from the fixed latents of `seed`, with their labels (n/classes of each class, in order)."""
+        z, labels = fixed_latents(self.latent_dim, n, seed, max(self.classes, 1))
         return self.draw(z, labels), labels

@@ -9,6 +9,7 @@ PARAMS_VALID = Path("data/params-valid.txt")
 
 RAW_DIR = Path("data/raw")
 PREPARED = Path("data/prepared/fashion_mnist.npz")
+DATA_REPORT = Path("reports/data.json")  # what prepare read: the source, its files and their sha256s
 
 CLASSIFIER = Path("models/classifier.keras")
 CLASSIFIER_REPORT = Path("reports/classifier.json")

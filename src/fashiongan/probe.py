@@ -12,10 +12,11 @@ from .models import Generator, fixed_latents
 
 
 class FidProbe:
-    def __init__(self, classifier: keras.Model, test_features: np.ndarray, latent_dim: int, n: int, seed: int):
+    def __init__(self, classifier: keras.Model, test_features: np.ndarray, latent_dim: int, n: int, seed: int,
+                 classes: int = 10):
         self.extractor = FeatureExtractor(classifier)
         self.real_statistics = metrics.feature_statistics(test_features)
-        self.z, self.labels = fixed_latents(latent_dim, n, seed)
+        self.z, self.labels = fixed_latents(latent_dim, n, seed, classes)
 
     def __call__(self, generator: keras.Model) -> float:
         features = self.extractor.features(Generator(generator).draw(self.z, self.labels))

@@ -21,7 +21,7 @@ from ..paths import CLASSIFIER, CLASSIFIER_REPORT, PREPARED, REAL_FEATURES
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.runtime)
     arrays = np.load(PREPARED)
-    model = build_classifier()
+    model = build_classifier(len(cfg.data.class_names))
     started = time.time()
     train_classifier(model, arrays["train_images"], arrays["train_labels"],
                      cfg.classifier.epochs, cfg.classifier.batch_size, cfg.classifier.learning_rate)

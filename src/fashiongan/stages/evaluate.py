@@ -12,7 +12,6 @@ import numpy as np
 
 from .. import explore, metrics, plots, runtime, tracking
 from ..config import Config
-from ..data import CLASS_NAMES
 from ..errors import MissingInput
 from ..features import FeatureExtractor
 from ..io import load_model, write_json
@@ -45,13 +44,13 @@ def run(cfg: Config) -> None:
     result = {k: round(v, 5) if isinstance(v, float) else v for k, v in result.items()}
 
     nearest = metrics.nearest_indices(features[:8], real["train_features"], k=3)
-    plots.save_class_histogram(FIGURES / "class_histogram.png", histograms, CLASS_NAMES)
+    plots.save_class_histogram(FIGURES / "class_histogram.png", histograms, cfg.data.class_names)
     plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], np.load(PREPARED)["train_images"][nearest])
     plots.save_fid_curve(FIGURES / "fid_by_step.png", np.loadtxt(FID_HISTORY, delimiter=",", skiprows=1, ndmin=2),
                          result["fid_real"])
     generator = Generator(load_model(GENERATOR))
     truncation = metrics.timed(timings, "explore", lambda: explore.write_figures(
-        generator, FIGURES, extractor, real["test_features"], cfg.seed, class_names=CLASS_NAMES))
+        generator, FIGURES, extractor, real["test_features"], cfg.seed, class_names=cfg.data.class_names))
     timings["total"] = time.perf_counter() - started
     write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
                                  "memorisation": memorised, "class_histograms": histograms,

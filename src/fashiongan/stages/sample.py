@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import runtime, tracking
 from ..config import Config
-from ..data import CLASS_NAMES, to_uint8
+from ..data import to_uint8
 from ..io import load_model, write_npz
 from ..models import Generator
 from ..paths import GENERATOR, GRID, SAMPLES
@@ -17,8 +17,10 @@ def run(cfg: Config) -> None:
     images, labels = generator.sample(cfg.sample.n, cfg.sample.seed)
     images = to_uint8(images)
     write_npz(SAMPLES, images=images, labels=labels, conditional=generator.conditional)
-    if generator.conditional:  # one row per class
-        save_grid(GRID, to_uint8(generator.sample(100, cfg.sample.seed)[0]), 10, 10, row_labels=list(CLASS_NAMES))
+    if generator.conditional:  # one row per class (the first 10 classes)
+        rows = min(generator.classes, 10)
+        save_grid(GRID, to_uint8(generator.sample(generator.classes * 10, cfg.sample.seed)[0][:rows * 10]), rows, 10,
+                  row_labels=cfg.data.class_names[:rows])
     else:
         save_grid(GRID, images[:100], 10, 10)
     run = tracking.continue_run(cfg.tracking.enabled)

@@ -33,9 +33,10 @@ def run(cfg: Config) -> None:
     arrays = np.load(PREPARED)
     images = arrays["train_images"]
     labels = conditioning.training_labels(cfg.model, images, arrays["train_labels"], cfg.seed)
+    classes = len(cfg.data.class_names)
     replicas = strategy.num_replicas_in_sync
     with strategy.scope():
-        gan = build_gan(cfg.model, synchronized_batch_norm=replicas > 1)
+        gan = build_gan(cfg.model, synchronized_batch_norm=replicas > 1, classes=classes)
     total_steps = cfg.train.epochs * steps_per_epoch(cfg.train, len(images))
     trainer = Trainer(gan, make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
                       cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy, total_steps)
@@ -67,7 +68,7 @@ def run(cfg: Config) -> None:
         fresh = steps > already_sent
         run.log_series({name: list(zip(steps[fresh], rows[fresh, j])) for j, name in enumerate(METRIC_NAMES)})
 
-    grid_z, grid_labels = fixed_latents(cfg.model.latent_dim, 100, cfg.seed)
+    grid_z, grid_labels = fixed_latents(cfg.model.latent_dim, 100, cfg.seed, classes)
 
     def log_samples(step):
         if step > already_sent:  # else logged before the run was interrupted
@@ -90,7 +91,7 @@ def run(cfg: Config) -> None:
     events, fid_seconds = [(cfg.train.sample_every, chief_only(log_samples))], []
     if cfg.train.fid_every:
         fid_probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"],
-                             cfg.model.latent_dim, cfg.train.fid_samples, cfg.seed + 1) if chief else None
+                             cfg.model.latent_dim, cfg.train.fid_samples, cfg.seed + 1, classes) if chief else None
         events.append((cfg.train.fid_every, chief_only(log_fid)))
     events.append((cfg.train.checkpoint_every, state.save))  # last: a checkpoint at N follows N's events
 
