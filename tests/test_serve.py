@@ -65,8 +65,10 @@ def post(url: str, body: bytes):
 def served(tmp_path_factory):
     """A repo copy whose MLflow store holds one conditional and one unconditional (untrained) generator."""
     repo = copy_repo(tmp_path_factory.mktemp("serve"))
-    os.environ["DVC_ROOT"] = str(repo)
-    try:
+    store = f"sqlite:///{repo / 'mlflow.db'}"  # named: earlier tests may have pointed MLflow elsewhere
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_ROOT", str(repo))
+        patch.setenv("MLFLOW_TRACKING_URI", store)
         uris = {}
         for conditional in (True, False):
             path = repo / f"models/g{int(conditional)}.keras"
@@ -74,17 +76,16 @@ def served(tmp_path_factory):
             run = tracking.start_run("fashiongan")
             uris[conditional] = run.log_generator(path)
             run.end()
-    finally:
-        os.environ.pop("DVC_ROOT")
-    return repo, uris
+    return repo, uris, store
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("conditional", [True, False], ids=["conditional", "unconditional"])
 def test_make_serve_answers_images_and_one_line_400s(served, conditional):
-    repo, uris = served
+    repo, uris, store = served
     port = free_port()
-    plain_shell = env_for(repo) | {"PATH": "/usr/local/bin:/usr/bin:/bin"}  # no virtualenv, no uvicorn on PATH
+    # no virtualenv, so no uvicorn, on PATH
+    plain_shell = env_for(repo) | {"PATH": "/usr/local/bin:/usr/bin:/bin", "MLFLOW_TRACKING_URI": store}
     if not (repo / ".venv").exists():
         (repo / ".venv").symlink_to(os.path.dirname(os.path.dirname(__import__("sys").executable)))
     log = open(repo / f"serve-{port}.log", "w")
@@ -110,5 +111,6 @@ def test_make_serve_answers_images_and_one_line_400s(served, conditional):
         status, answer = post(f"{url}/invocations", json.dumps({"inputs": {"label": [1]}}).encode())
         assert status == 400 and json.loads(answer)["message"].startswith("z: missing")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)

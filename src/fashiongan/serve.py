@@ -58,6 +58,9 @@ def build_app(model_uri: str):
     except Exception as e:  # MLflow raises several kinds for a bad URI; the first line names it
         raise ConfigError(f"--model: cannot load {model_uri!r}: {str(e).splitlines()[0]}") from None
     generator = model.unwrap_python_model()
+    if not hasattr(generator, "checked_inputs"):
+        raise ConfigError(f"--model: {model_uri} was logged by an earlier fashiongan whose model does not check "
+                          "requests; `dvc repro -f evaluate` logs the generator again")
     app = scoring_server.init(model)
 
     @app.middleware("http")
