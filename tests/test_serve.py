@@ -8,7 +8,6 @@ import subprocess
 import urllib.error
 import urllib.request
 
-import keras
 import numpy as np
 import pytest
 from pipeline_repo import copy_repo, env_for, free_port, wait_until_up

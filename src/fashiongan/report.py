@@ -89,8 +89,6 @@ def fid_curve(csv_text: str, batch_size) -> list[tuple[float, float]]:
 
 def dvc_experiments(root: Path) -> list[Experiment]:
     """What `dvc exp show --json` lists: the workspace, its baseline commit and the experiments on it."""
-    import dvc.api
-
     shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=root, capture_output=True,
                            text=True)
     if shown.returncode != 0:
@@ -109,17 +107,20 @@ def dvc_experiments(root: Path) -> list[Experiment]:
         params = flatten((data.get("params") or {}).get("params.yaml", {}).get("data") or {})
         metrics = (data.get("metrics") or {}).get(str(METRICS), {}).get("data") or {}
         at = None if rev == "workspace" else rev
-
-        def read(path, mode="r"):
-            try:
-                return dvc.api.read(str(path), repo=str(root), rev=at, mode=mode)
-            except Exception:  # not produced (yet) in that revision, or gone from the cache
-                return None
-
-        curve = read(FID_HISTORY)
-        experiments.append(Experiment(name, params, metrics, read(GRID, "rb"),
+        curve = _read_at(root, at, FID_HISTORY)
+        experiments.append(Experiment(name, params, metrics, _read_at(root, at, GRID, "rb"),
                                       fid_curve(curve, params.get("train.batch_size")) if curve else []))
     return experiments
+
+
+def _read_at(root: Path, rev: str | None, path: Path, mode: str = "r"):
+    """A file as it is in a revision (None: the workspace), git-tracked or in DVC's cache; None if absent."""
+    import dvc.api
+
+    try:
+        return dvc.api.read(str(path), repo=str(root), rev=rev, mode=mode)
+    except Exception:  # not produced (yet) in that revision, or gone from the cache
+        return None
 
 
 def mlflow_experiments(experiment: str, max_runs: int) -> list[Experiment]:

@@ -13,6 +13,7 @@ answer to it is the server's stack trace, or the whole input echoed back.
 from __future__ import annotations
 
 import json
+import warnings
 
 from .errors import ConfigError, MissingInput
 from .paths import RUN_FILE
@@ -54,7 +55,13 @@ def build_app(model_uri: str):
 
     mlflow.set_tracking_uri(tracking_uri())
     try:
-        model = mlflow.pyfunc.load_model(model_uri)
+        with warnings.catch_warnings():
+            # The signature is logged, so predict needs no type hints. MLflow shows this warning under
+            # its own "once" filter, which overrides an "ignore" filter: drop it where it is shown.
+            show = warnings.showwarning
+            warnings.showwarning = lambda message, *args, **kwargs: None if "type hints to the `predict`" in str(
+                message) else show(message, *args, **kwargs)
+            model = mlflow.pyfunc.load_model(model_uri)
     except Exception as e:  # MLflow raises several kinds for a bad URI; the first line names it
         raise ConfigError(f"--model: cannot load {model_uri!r}: {str(e).splitlines()[0]}") from None
     generator = model.unwrap_python_model()
