@@ -107,3 +107,12 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         config.load(tmp_path / "nope.yaml")
+
+
+def test_a_data_source_that_names_no_idx_directory_is_a_params_error(raw_params, tmp_path):
+    raw_params["data"]["source"] = str(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=r"^data.source: .*nowhere: not a directory \(expected fashion-mnist or a"):
+        config.parse(raw_params)
+    raw_params["data"]["source"] = str(tmp_path)
+    with pytest.raises(ConfigError, match=r"^data.source: .*/train-images-idx3-ubyte: missing \(nor train-images"):
+        config.parse(raw_params)

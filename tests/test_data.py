@@ -148,5 +148,5 @@ def test_a_bad_user_directory_is_one_line_naming_the_file_and_the_problem(tmp_pa
 
 
 def test_a_source_that_is_no_directory_says_what_is_expected(tmp_path):
-    with pytest.raises(DataError, match="data.source is not a directory .expected fashion-mnist or a directory"):
+    with pytest.raises(DataError, match="nowhere: not a directory .expected fashion-mnist or a directory"):
         data.source_sizes(str(tmp_path / "nowhere"))

@@ -15,7 +15,7 @@ from shapes import CLASS_NAMES, write_shapes
 OWN = {
     "data": {"source": "shapes", "class_names": CLASS_NAMES, "train_limit": None},
     "classifier": {"epochs": 2},
-    "train": {"epochs": 2, "log_every": 10, "sample_every": 10, "checkpoint_every": 10, "fid_every": 15,
+    "train": {"epochs": 1, "log_every": 10, "sample_every": 10, "checkpoint_every": 10, "fid_every": 15,
               "fid_samples": 400, "steps_per_call": 5},
     "sample": {"n": 400},
     "evaluate": {"n": 400},

@@ -5,8 +5,10 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +16,10 @@ from pipeline_repo import copy_repo, env_for, free_port, wait_until_up
 
 from fashiongan import serve, tracking
 from fashiongan.config import ModelConfig
-from fashiongan.io import save_model
+from fashiongan.errors import ModelFileError
+from fashiongan.io import load_model, save_model
 from fashiongan.mlflow_model import Generator as PyfuncGenerator
-from fashiongan.models import build_generator
+from fashiongan.models import Generator, build_generator
 
 LATENT = 8
 
@@ -78,38 +81,59 @@ def served(tmp_path_factory):
     return repo, uris, store
 
 
+@pytest.fixture(scope="module")
+def servers(served):
+    """`make serve` for each generator, started together (each spends its first seconds importing),
+    from a shell whose PATH has no virtualenv and so no uvicorn: {conditional: base URL}."""
+    repo, uris, store = served
+    plain_shell = env_for(repo) | {"PATH": "/usr/local/bin:/usr/bin:/bin", "MLFLOW_TRACKING_URI": store}
+    (repo / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    started = {}
+    for conditional, uri in uris.items():
+        port = free_port()
+        log = repo / f"serve-{port}.log"
+        # -o: .venv links to this test's own (installed) virtualenv, which setup must not reinstall from the copy
+        started[conditional] = (f"http://127.0.0.1:{port}", log, subprocess.Popen(
+            ["make", "-o", ".venv/.installed", "serve", f"MODEL={uri}", f"SERVE_PORT={port}"], cwd=repo,
+            env=plain_shell, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True))
+    try:
+        for url, log, server in started.values():
+            wait_until_up(f"{url}/ping", server, log)
+        yield {conditional: url for conditional, (url, _, _) in started.items()}
+    finally:
+        for _, _, server in started.values():
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("conditional", [True, False], ids=["conditional", "unconditional"])
-def test_make_serve_answers_images_and_one_line_400s(served, conditional):
-    repo, uris, store = served
-    port = free_port()
-    # no virtualenv, so no uvicorn, on PATH
-    plain_shell = env_for(repo) | {"PATH": "/usr/local/bin:/usr/bin:/bin", "MLFLOW_TRACKING_URI": store}
-    if not (repo / ".venv").exists():
-        (repo / ".venv").symlink_to(os.path.dirname(os.path.dirname(__import__("sys").executable)))
-    log = open(repo / f"serve-{port}.log", "w")
-    # -o: .venv links to this test's own (installed) virtualenv, which setup must not reinstall from the copy
-    server = subprocess.Popen(["make", "-o", ".venv/.installed", "serve", f"MODEL={uris[conditional]}",
-                               f"SERVE_PORT={port}"], cwd=repo,
-                              env=plain_shell, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/ping", server, repo / log.name)
-        z = np.random.default_rng(0).standard_normal((3, LATENT)).round(4).tolist()
-        inputs = {"z": z, "label": [0, 4, 9]} if conditional else {"z": z}
-        status, answer = post(f"{url}/invocations", json.dumps({"inputs": inputs}).encode())
-        assert status == 200, answer
-        images = np.asarray(answer["predictions"])
-        assert images.shape == (3, 28, 28, 1) and images.min() >= -1 and images.max() <= 1 and images.std() > 0
+def test_make_serve_answers_images_and_one_line_400s(servers, conditional):
+    url = servers[conditional]
+    z = np.random.default_rng(0).standard_normal((3, LATENT)).round(4).tolist()
+    inputs = {"z": z, "label": [0, 4, 9]} if conditional else {"z": z}
+    status, answer = post(f"{url}/invocations", json.dumps({"inputs": inputs}).encode())
+    assert status == 200, answer
+    images = np.asarray(answer["predictions"])
+    assert images.shape == (3, 28, 28, 1) and images.min() >= -1 and images.max() <= 1 and images.std() > 0
 
-        bad = {"z": z, "label": [0, 4, 12]} if conditional else {"z": [row[:3] for row in z]}
-        status, answer = post(f"{url}/invocations", json.dumps({"inputs": bad}).encode())
-        message = json.loads(answer)["message"]
-        assert status == 400 and message.startswith("label:" if conditional else "z:"), answer
-        assert "\n" not in message and "Traceback" not in answer and str(z[0][0]) not in answer
-        status, answer = post(f"{url}/invocations", json.dumps({"inputs": {"label": [1]}}).encode())
-        assert status == 400 and json.loads(answer)["message"].startswith("z: missing")
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+    bad = {"z": z, "label": [0, 4, 12]} if conditional else {"z": [row[:3] for row in z]}
+    status, answer = post(f"{url}/invocations", json.dumps({"inputs": bad}).encode())
+    message = json.loads(answer)["message"]
+    assert status == 400 and message.startswith("label:" if conditional else "z:"), answer
+    assert "\n" not in message and "Traceback" not in answer and str(z[0][0]) not in answer
+    status, answer = post(f"{url}/invocations", json.dumps({"inputs": {"label": [1]}}).encode())
+    assert status == 400 and json.loads(answer)["message"].startswith("z: missing")
+
+
+@pytest.mark.slow
+def test_a_generator_file_comes_from_a_model_uri_or_one_line_naming_it(served, monkeypatch):
+    repo, uris, store = served
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    path = tracking.generator_file(uris[True])
+    assert path.suffix == ".keras" and Generator(load_model(path)).conditional
+    with pytest.raises(ModelFileError) as error:
+        tracking.generator_file("runs:/0123456789abcdef/generator")
+    assert str(error.value).startswith("runs:/0123456789abcdef/generator: not found in MLflow store sqlite:")
+    assert "\n" not in str(error.value)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .data import CLASS_NAMES, FASHION_MNIST, source_sizes
+from .data import CLASS_NAMES, FASHION_MNIST, source_problem, source_sizes
 from .errors import ConfigError
 
 # tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
@@ -183,6 +183,8 @@ def _build(cls, raw, prefix: str):
 
 
 def _check_consistency(cfg: Config) -> None:
+    if problem := source_problem(cfg.data.source):  # a typo'd path is a bad param; a broken file, bad data
+        raise ConfigError(f"data.source: {problem}")
     if cfg.data.source == FASHION_MNIST and len(cfg.data.class_names) != len(CLASS_NAMES):
         raise ConfigError(f"data.class_names: got {len(cfg.data.class_names)} names, expected {len(CLASS_NAMES)} for "
                           f"data.source {FASHION_MNIST}")

@@ -146,26 +146,40 @@ def load_arrays(directory: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _idx_path(directory: Path, name: str) -> Path | None:
+    return next((p for p in (directory / name, directory / f"{name}.gz") if p.is_file()), None)
+
+
 def _idx_bytes(directory: Path, name: str) -> tuple[Path, bytes]:
-    """The IDX file `name` (or `name`.gz) of a user's directory, decompressed."""
-    for path in (directory / name, directory / f"{name}.gz"):
-        if path.is_file():
-            try:
-                raw = path.read_bytes()
-                return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
-            except (OSError, EOFError, gzip.BadGzipFile) as e:
-                raise DataError(f"{path}: not readable ({e})") from None
-    raise DataError(f"{directory / name}: missing (nor {name}.gz); a data.source directory holds "
-                    f"{', '.join(USER_FILES.values())}")
+    """The IDX file `name` (or `name`.gz) of a directory that source_problem passed, decompressed."""
+    path = _idx_path(directory, name)
+    try:
+        raw = path.read_bytes()
+        return path, gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: not readable ({e})") from None
 
 
 USER_FILES = {key: f.name.removesuffix(".gz") for key, f in FILES.items()}  # MNIST's names, .gz optional
 
 
-def _check_directory(directory: Path) -> None:
+def source_problem(source: str) -> str | None:
+    """Why data.source names no source (not a directory, or one without an IDX file); None if it does.
+    What is wrong inside the files is read_directory's to say."""
+    if source == FASHION_MNIST:
+        return None
+    directory, expected = Path(source), ", ".join(USER_FILES.values())
     if not directory.is_dir():
-        raise DataError(f"{directory}: data.source is not a directory (expected {FASHION_MNIST} or a directory "
-                        f"holding {', '.join(USER_FILES.values())})")
+        return f"{directory}: not a directory (expected {FASHION_MNIST} or a directory holding {expected})"
+    for name in USER_FILES.values():
+        if _idx_path(directory, name) is None:
+            return f"{directory / name}: missing (nor {name}.gz); a data.source directory holds {expected}"
+    return None
+
+
+def _check_directory(directory: Path) -> None:
+    if problem := source_problem(str(directory)):
+        raise DataError(problem)
 
 
 def read_directory(directory: Path, classes: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
