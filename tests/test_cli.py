@@ -103,18 +103,27 @@ def test_a_project_error_is_one_line_with_its_exit_code_and_a_bug_keeps_its_trac
 def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, raw_params):
     from shapes import CLASS_NAMES as SHAPES, write_shapes
 
+    from fashiongan import config
+
     directory = write_shapes(tmp_path / "shapes", train=40, test=20)
     raw_params["data"].update(source=str(directory), class_names=SHAPES)
     raw_params["evaluate"]["n"] = raw_params["sample"]["n"] = raw_params["train"]["fid_samples"] = 20
     raw_params["train"]["batch_size"] = 8
+    config.parse(raw_params)  # valid as written
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
-    assert run_cli("validate", cwd=tmp_path).returncode == 0
     (directory / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x00\x01\x05")
     result = run_cli("validate", cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"fashiongan validate: {directory}/train-labels-idx1-ubyte: label 5 outside 0-1")
+    assert not (tmp_path / "data").exists()
 
     raw_params["evaluate"]["n"] = 50
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
-    result = run_cli("validate", cwd=tmp_path)
-    assert result.returncode == 2 and "evaluate.n: got 50, expected at most 20 (the test set)" in result.stderr
+    with pytest.raises(ConfigError, match=r"^evaluate.n: got 50, expected at most 20 \(the test set\)"):
+        config.parse(raw_params)
+
+
+def test_validate_and_prepare_import_no_tensorflow():
+    probe = ("import sys; from fashiongan.stages import validate, prepare; "
+             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip() == "False" and set(cli.NO_TENSORFLOW) == {"validate", "prepare"}

@@ -127,18 +127,23 @@ def test_generator_is_a_registered_mlflow_model_that_predicts_offline(built):
 
 
 @pytest.mark.slow
-def test_explore_and_generate_take_a_registered_model_or_a_run_uri(built, tmp_path):
+def test_explore_and_generate_take_a_registered_model_or_a_run_uri(built, tmp_path, monkeypatch, capsys):
+    from fashiongan import cli
+
+    # in this process (TensorFlow is loaded already), as a user in the repo would run them
+    monkeypatch.chdir(built)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{built / 'mlflow.db'}")
     run_id = json.loads((built / "reports/train/run.json").read_text())["run_id"]
     seed = str(yaml.safe_load((built / "params.yaml").read_text())["seed"])
-    result = sh(["fashiongan", "explore", "--model", "models:/fashiongan/1", "--seed", seed, "--out",
-                 str(tmp_path / "explore")], built)
-    assert "truncation 0.5: FID" in result.stdout
+    assert cli.main(["explore", "--model", "models:/fashiongan/1", "--seed", seed, "--out",
+                     str(tmp_path / "explore")]) == 0
+    assert "truncation 0.5: FID" in capsys.readouterr().out
     table = json.loads((tmp_path / "explore/truncation.json").read_text())
     assert [row["truncation"] for row in table] == [1.0, 0.7, 0.5]
     details = json.loads((built / "reports/metrics_details.json").read_text())
     assert details["truncation"] == table  # evaluate's figures are explore's, same seed and latents
-    sh(["fashiongan", "generate", "--model", f"runs:/{run_id}/generator", "--class", "bag", "--out",
-        str(tmp_path / "bags.png")], built)
+    assert cli.main(["generate", "--model", f"runs:/{run_id}/generator", "--class", "bag", "--out",
+                     str(tmp_path / "bags.png")]) == 0
     assert (tmp_path / "bags.png").stat().st_size > 1000
 
 

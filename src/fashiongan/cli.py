@@ -27,6 +27,8 @@ STAGES = {
     "evaluate": "FID against the test set beside the real-data floor -> reports/metrics.json",
 }
 
+NO_TENSORFLOW = ("validate", "prepare")  # numpy only: importing TensorFlow would cost them seconds each
+
 _exit_code_for_interrupt = 130
 
 
@@ -223,7 +225,8 @@ def main(argv=None) -> int:
             print(compare(args.experiment or load(args.params).tracking.experiment, args.max_runs, args.markdown))
             return 0
         cfg = load(args.params)
-        quiet_tensorflow()
+        if args.command not in NO_TENSORFLOW:
+            quiet_tensorflow()
         module = importlib.import_module(f".stages.{args.command}", __package__)
         try:
             module.run(cfg)
