@@ -20,7 +20,7 @@ MODEL ?=
 help:
 	@echo "make setup   create .venv, install pinned requirements + the package, dvc init, find the data"
 	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
-	@echo "make test    setup, then the test suite (unit + end-to-end, about 11 minutes on 2 cores;"
+	@echo "make test    setup, then the test suite (unit + end-to-end, about 14 minutes on 2 cores;"
 	@echo "             .venv/bin/pytest -m 'not slow' runs the fast part in under a minute)"
 	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput, evaluate"
 	@echo "             speed, FID by training images seen for named recipes (bench/time_to_fid.py)"

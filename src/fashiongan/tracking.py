@@ -153,7 +153,7 @@ class Run:
         example = {"z": np.random.default_rng(0).standard_normal((2, generator.latent_dim)).astype(np.float32)}
         if generator.conditional:
             inputs.append(TensorSpec(np.dtype(np.int32), (-1,), "label"))
-            example["label"] = np.array([0, 7], np.int32)
+            example["label"] = np.array([0, generator.classes - 1], np.int32)  # the first and last class
         signature = ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28, 1))]))
         mlflow.set_tracking_uri(self.client.tracking_uri)
         # The fluent API is the only way to log a model; resuming the run and leaving the context
