@@ -29,6 +29,8 @@ STAGES = {
 
 NO_TENSORFLOW = ("validate", "prepare")  # numpy only: importing TensorFlow would cost them seconds each
 
+MODEL_HELP = f"generator: a .keras file (default {GENERATOR}), runs:/<id>/generator or models:/<name>/<version>"
+
 _exit_code_for_interrupt = 130
 
 
@@ -53,8 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         stage.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     gen = commands.add_parser("generate", help="draw images from a saved generator into a PNG grid",
                               description="Draw images from a saved generator into a PNG grid.")
-    gen.add_argument("--model", default=str(GENERATOR), help=f"generator: a .keras file (default {GENERATOR}), "
-                                                             "runs:/<id>/generator or models:/<name>/<version>")
+    gen.add_argument("--model", default=str(GENERATOR), help=MODEL_HELP)
     gen.add_argument("--class", dest="label", help="class name (e.g. sneaker, from data.class_names) or index; "
                                                    "conditional models")
     gen.add_argument("--params", default="params.yaml", help="params file naming the classes (default: params.yaml)")
@@ -68,8 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                     "generators: one latent, the class embedding moved from each class to the next); "
                     "truncation.png and truncation.json (grids at truncation psi 1.0 / 0.7 / 0.5 with the FID "
                     "and recall of each on 2000 samples, in the pipeline classifier's feature space).")
-    exp.add_argument("--model", default=str(GENERATOR), help=f"generator: a .keras file (default {GENERATOR}), "
-                                                             "runs:/<id>/generator or models:/<name>/<version>")
+    exp.add_argument("--model", default=str(GENERATOR), help=MODEL_HELP)
     exp.add_argument("--out", default="explore", help="output directory (default explore)")
     exp.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     cmp = commands.add_parser("compare", help="table of the latest MLflow runs, best FID first",
