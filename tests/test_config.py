@@ -1,10 +1,12 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
-from fashiongan import config
-from fashiongan.errors import ConfigError
+from fashiongan import config, metrics
+from fashiongan.errors import ConfigError, DataError
 
 
 def test_the_shipped_params_file_is_valid():
@@ -47,7 +49,7 @@ def _mutated(raw, dotted, value):
     ("train.ema", 1.5, "train.ema: got 1.5"),
     ("evaluate.n", 20000, "evaluate.n: got 20000, expected at most 10000"),
     ("train.d_steps", 0, "train.d_steps: got 0, expected a positive int"),
-    ("seed", "x", "seed: got 'x', expected an int >= 0"),
+    ("seed", "x", "seed: got 'x', expected an int from 0 to 4294967295"),
     ("tracking.enabled", "yes", "tracking.enabled: got 'yes', expected true or false"),
     ("train.jit_compile", "maybe", "train.jit_compile: got 'maybe', expected true, false or auto"),
     ("sample.n", 0, "sample.n: got 0, expected a positive int"),
@@ -116,3 +118,118 @@ def test_a_data_source_that_names_no_idx_directory_is_a_params_error(raw_params,
     raw_params["data"]["source"] = str(tmp_path)
     with pytest.raises(ConfigError, match=r"^data.source: .*/train-images-idx3-ubyte: missing \(nor train-images"):
         config.parse(raw_params)
+
+
+def _params_text(raw, literals: dict[str, str]) -> str:
+    """raw as YAML, with each dotted key's value written as the given literal text."""
+    for i, dotted in enumerate(literals):
+        raw = _mutated(raw, dotted, f"@{i}@")
+    text = yaml.safe_dump(raw)
+    for i, literal in enumerate(literals.values()):
+        text = text.replace(f"'@{i}@'", literal)
+    return text
+
+
+def test_params_yaml_means_to_fashiongan_what_it_means_to_dvc(raw_params, tmp_path):
+    from dvc.utils.serialize import parse_yaml  # what `dvc repro` and `dvc exp show` read
+
+    path = tmp_path / "params.yaml"
+    path.write_text(_params_text(raw_params, {"train.learning_rate": "1e-3", "classifier.learning_rate": "2E-4",
+                                              "train.lr_decay": ".5"}))
+    cfg = config.load(path)
+    assert (cfg.train.learning_rate, cfg.classifier.learning_rate, cfg.train.lr_decay) == (0.001, 0.0002, 0.5)
+    dvc = parse_yaml(path.read_text(), str(path))
+    assert (dvc["train"]["learning_rate"], dvc["classifier"]["learning_rate"], dvc["train"]["lr_decay"]) == \
+        (0.001, 0.0002, 0.5)
+
+    # YAML 1.2: yes and on are strings, for DVC as for the validation
+    path.write_text(_params_text(raw_params, {"tracking.enabled": "yes", "train.ema_warmup": "on"}))
+    assert parse_yaml(path.read_text(), str(path))["tracking"]["enabled"] == "yes"
+    with pytest.raises(ConfigError, match=r"^train.ema_warmup: got 'on', expected true or false$"):
+        config.load(path)
+
+
+def test_a_key_written_twice_is_invalid_yaml_at_its_second_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(ConfigError, match=r"^\S*params.yaml: invalid YAML at line 2, column 1: found duplicate key "
+                                          r'"seed" with value "2" \(original value: "1"\)$'):
+        config.load(path)
+
+
+@pytest.mark.parametrize("scalar", ["2001-13-45", "!!float x", "!!int"])
+def test_a_scalar_its_tag_cannot_hold_is_one_line(tmp_path, scalar):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"seed: {scalar}\n")
+    with pytest.raises(ConfigError) as error:
+        config.load(path)
+    assert str(error.value).startswith(f"{path}: invalid YAML") and "\n" not in str(error.value)
+
+
+def test_seeds_up_to_2_32_minus_1_are_valid(raw_params):
+    with pytest.raises(ConfigError, match=r"^seed: got 4294967296, expected an int from 0 to 4294967295 \(2\*\*32 - 1"):
+        config.parse(_mutated(raw_params, "seed", 2**32))
+    assert config.parse(_mutated(raw_params, "seed", 2**32 - 1)).seed == config.SEED_MAX == 2**32 - 1
+    # the bound is numpy's, which keras.utils.set_random_seed and scikit-learn's random_state go through
+    np.random.RandomState(config.SEED_MAX)
+    with pytest.raises(ValueError):
+        np.random.RandomState(config.SEED_MAX + 1)
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:invalid value encountered")
+def test_evaluate_n_starts_where_the_metrics_work(raw_params):
+    with pytest.raises(ConfigError, match=r"^evaluate.n: got 9, expected an int >= 10 \(the classifier score"):
+        config.parse(_mutated(raw_params, "evaluate.n", 9))
+    assert config.parse(_mutated(raw_params, "evaluate.n", 10)).evaluate.n == config.EVALUATE_MIN_N == 10
+
+    def scores(count):
+        rng = np.random.default_rng(0)
+        features, test_features = rng.normal(size=(count, 8)), rng.normal(size=(count, 8))
+        return metrics.suite(features, rng.dirichlet(np.ones(10), count), test_features,
+                             rng.integers(0, 10, count), {})
+
+    assert all(np.isfinite(v) for v in scores(10).values() if isinstance(v, float))
+    assert not np.isfinite(scores(9)["classifier_score"])  # a split of none
+    with pytest.raises(ValueError, match="kth"):  # density/coverage's 5th nearest other image
+        scores(5)
+
+
+def _own_data_params(raw_params, directory):
+    from shapes import CLASS_NAMES
+
+    raw_params["data"].update(source=str(directory), class_names=CLASS_NAMES)
+    raw_params["evaluate"]["n"] = raw_params["sample"]["n"] = raw_params["train"]["fid_samples"] = 20
+    raw_params["train"]["batch_size"] = 8
+    return raw_params
+
+
+def test_a_user_directory_is_counted_once_per_load(raw_params, tmp_path, monkeypatch):
+    from shapes import write_shapes
+
+    raw = _own_data_params(raw_params, write_shapes(tmp_path / "shapes", train=40, test=20, gz=True))
+    reads = []
+    monkeypatch.setattr(config, "source_sizes", lambda source: reads.append(source) or (40, 20))
+    cfg = config.parse(raw)
+    assert cfg.train_images == 40 and reads == [raw["data"]["source"]]
+
+
+def test_commands_that_read_no_data_load_params_without_the_data_directory(raw_params, tmp_path):
+    raw = _own_data_params(raw_params, tmp_path / "gone")
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert config.load(path, check_data=False).data.source == str(tmp_path / "gone")
+    with pytest.raises(ConfigError, match=r"^data.source: \S*gone: not a directory \(expected fashion-mnist or a"):
+        config.load(path)
+    # what needs no data is still checked
+    with pytest.raises(ConfigError, match=r"^evaluate.n: got 20, expected at most sample.n \(10\)$"):
+        config.parse(_mutated(raw, "sample.n", 10), check_data=False)
+
+
+def test_an_images_file_holding_labels_is_bad_data(raw_params, tmp_path):
+    from shapes import idx_bytes, write_shapes
+
+    directory = write_shapes(tmp_path / "shapes", train=40, test=20)
+    (directory / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros(40, np.uint8)))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: IDX magic 00000801 \(labels: 1 dimension\), "
+                                        r"expected 00000803 \(images: 3 dimensions\)$"):
+        config.parse(_own_data_params(raw_params, directory))

@@ -1,6 +1,9 @@
 import gzip
 import shutil
+import socket
 import struct
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,18 @@ def test_corrupted_headers_are_named(mutate, message):
 def test_wrong_image_dimensions():
     with pytest.raises(DataError, match="image dimensions 32x32, expected 28x28"):
         data.parse_idx(idx_bytes(np.zeros((1, 32, 32), np.uint8)), "x")
+
+
+@pytest.mark.parametrize("array, labels, problem", [
+    (np.zeros(3, np.uint8), False,
+     "IDX magic 00000801 (labels: 1 dimension), expected 00000803 (images: 3 dimensions)"),
+    (np.zeros((3, 28, 28), np.uint8), True,
+     "IDX magic 00000803 (images: 3 dimensions), expected 00000801 (labels: 1 dimension)"),
+])
+def test_a_file_of_the_other_kind_is_named(array, labels, problem):
+    with pytest.raises(DataError) as error:
+        data.parse_idx(idx_bytes(array), "x", labels=labels)
+    assert str(error.value) == f"x: {problem}"
 
 
 def test_label_out_of_range():
@@ -136,6 +151,10 @@ def _break(directory: Path, name: str, content: bytes | None):
     ("train-labels-idx1-ubyte", idx_bytes(np.array([0, 1, 2] * 10, np.uint8)),
      "label 2 outside 0-1 (data.class_names has 2 names)"),
     ("t10k-labels-idx1-ubyte", idx_bytes(np.zeros(7, np.uint8)), "7 labels for 20 images in t10k-images-idx3-ubyte"),
+    ("train-images-idx3-ubyte", idx_bytes(np.zeros(30, np.uint8)),
+     "IDX magic 00000801 (labels: 1 dimension), expected 00000803 (images: 3 dimensions)"),
+    ("t10k-labels-idx1-ubyte", idx_bytes(np.zeros((20, 28, 28), np.uint8)),
+     "IDX magic 00000803 (images: 3 dimensions), expected 00000801 (labels: 1 dimension)"),
 ])
 def test_a_bad_user_directory_is_one_line_naming_the_file_and_the_problem(tmp_path, name, content, problem):
     from shapes import write_shapes
@@ -150,3 +169,38 @@ def test_a_bad_user_directory_is_one_line_naming_the_file_and_the_problem(tmp_pa
 def test_a_source_that_is_no_directory_says_what_is_expected(tmp_path):
     with pytest.raises(DataError, match="nowhere: not a directory .expected fashion-mnist or a directory"):
         data.source_sizes(str(tmp_path / "nowhere"))
+
+
+def test_counts_come_from_the_headers_alone(tmp_path):
+    from shapes import write_shapes
+
+    directory = write_shapes(tmp_path / "shapes", train=30, test=20, gz=True)
+    noise = np.random.default_rng(0).integers(0, 256, (2000, 28, 28))  # incompressible: the cut is far past the header
+    compressed = gzip.compress(idx_bytes(noise))
+    (directory / "train-images-idx3-ubyte.gz").write_bytes(compressed[:len(compressed) // 2])
+    assert data.source_sizes(str(directory)) == (2000, 20)
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: not readable"):  # validate reads it all
+        data.read_directory(directory, classes=2)
+
+
+def test_a_stalled_download_stops_with_one_line_naming_the_url(tmp_path, monkeypatch):
+    server = socket.create_server(("127.0.0.1", 0))  # listens and never answers
+    # closing it resets the waiting connection, so a download without a timeout fails here too, not hangs
+    reset = threading.Timer(10, server.close)
+    reset.start()
+    mirror = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    monkeypatch.setattr(data, "MIRROR", mirror)
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 0.5)
+    for proxy_bypass in ("no_proxy", "NO_PROXY"):  # loopback only, whatever proxy the environment names
+        monkeypatch.setenv(proxy_bypass, "*")
+    started = time.monotonic()
+    try:
+        with pytest.raises(DataError) as error:
+            data.download(tmp_path / "raw")
+    finally:
+        reset.cancel()
+        server.close()
+    assert time.monotonic() - started < 5
+    message = str(error.value)
+    assert f"download from {mirror}{FILES['train_images'].name} failed (no answer within 0.5 s)" in message
+    assert "\n" not in message and not any((tmp_path / "raw").iterdir())  # no .part file left

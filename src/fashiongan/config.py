@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from .data import CLASS_NAMES, FASHION_MNIST, source_problem, source_sizes
 from .errors import ConfigError
@@ -21,6 +22,12 @@ from .errors import ConfigError
 # tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# keras.utils.set_random_seed passes `seed` to np.random.seed, and the clusters' PCA and k-means take
+# it as random_state: both refuse 2**32 and above (the trainer's int64 streams, seed * 8 + 7, allow more)
+SEED_MAX = 2**32 - 1
+# fewer evaluate.n images break evaluate's metrics: the classifier score splits them 10 ways (an empty
+# split is NaN), density/coverage take each test image's 5th nearest other one (6 needed)
+EVALUATE_MIN_N = 10
 
 
 def _positive(v):
@@ -104,12 +111,14 @@ class RuntimeConfig:
 @dataclass(frozen=True)
 class SampleConfig:
     n: int = _rule(_positive, "a positive int")
-    seed: int = _rule(_non_negative, "an int >= 0")
+    seed: int = _rule(_non_negative, "an int >= 0")  # only np.random.default_rng takes it: no upper bound
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    n: int = _rule(lambda v: v >= 2, "an int >= 2")
+    n: int = _rule(lambda v: v >= EVALUATE_MIN_N,
+                   f"an int >= {EVALUATE_MIN_N} (the classifier score splits the images 10 ways; density and "
+                   "coverage use each image's 5 nearest neighbours)")
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,8 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = _rule(_non_negative, "an int >= 0")
+    seed: int = _rule(lambda v: 0 <= v <= SEED_MAX,
+                      f"an int from 0 to {SEED_MAX} (2**32 - 1, the largest seed numpy, Keras and scikit-learn take)")
     runtime: RuntimeConfig = None
     data: DataConfig = None
     classifier: ClassifierConfig = None
@@ -131,9 +141,14 @@ class Config:
     evaluate: EvaluateConfig = None
     tracking: TrackingConfig = None
 
+    @functools.cached_property
+    def image_counts(self) -> tuple[int, int]:
+        """(training images, test images) of data.source, read from its IDX headers once."""
+        return source_sizes(self.data.source)
+
     @property
     def train_images(self) -> int:
-        available = source_sizes(self.data.source)[0]
+        available = self.image_counts[0]
         return min(available, self.data.train_limit or available)
 
 
@@ -182,21 +197,14 @@ def _build(cls, raw, prefix: str):
     return cls(**values)
 
 
-def _check_consistency(cfg: Config) -> None:
+def _check_data(cfg: Config) -> None:
+    """Params against data.source: that it names an IDX directory, and its image counts."""
     if problem := source_problem(cfg.data.source):  # a typo'd path is a bad param; a broken file, bad data
         raise ConfigError(f"data.source: {problem}")
-    if cfg.data.source == FASHION_MNIST and len(cfg.data.class_names) != len(CLASS_NAMES):
-        raise ConfigError(f"data.class_names: got {len(cfg.data.class_names)} names, expected {len(CLASS_NAMES)} for "
-                          f"data.source {FASHION_MNIST}")
-    train_images, test_images = source_sizes(cfg.data.source)
-    if cfg.model.clusters and cfg.model.conditional:
-        raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 with model.conditional true "
-                          "(clusters stand in for class labels in unconditional models)")
+    train_images, test_images = cfg.image_counts
     if cfg.model.clusters == 1 or cfg.model.clusters > cfg.train_images:
         raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 or 2 to {cfg.train_images} "
                           "(the training images)")
-    if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
-        raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
     if cfg.data.train_limit is not None and cfg.data.train_limit > train_images:
         raise ConfigError(f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {train_images} "
                           "(the training set)")
@@ -207,34 +215,52 @@ def _check_consistency(cfg: Config) -> None:
         )
     if cfg.evaluate.n > test_images:
         raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {test_images} (the test set)")
-    if cfg.evaluate.n > cfg.sample.n:
-        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most sample.n ({cfg.sample.n})")
     if cfg.train.fid_every and cfg.train.fid_samples > test_images:
         raise ConfigError(f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} "
                           "(the test set)")
 
 
-def parse(raw) -> Config:
-    """Validate a params mapping (as loaded from YAML) into a Config."""
+def _check_params(cfg: Config) -> None:
+    """What params say about each other, with no look at data.source's files."""
+    if cfg.data.source == FASHION_MNIST and len(cfg.data.class_names) != len(CLASS_NAMES):
+        raise ConfigError(f"data.class_names: got {len(cfg.data.class_names)} names, expected {len(CLASS_NAMES)} for "
+                          f"data.source {FASHION_MNIST}")
+    if cfg.model.clusters and cfg.model.conditional:
+        raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 with model.conditional true "
+                          "(clusters stand in for class labels in unconditional models)")
+    if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
+        raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
+    if cfg.evaluate.n > cfg.sample.n:
+        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most sample.n ({cfg.sample.n})")
+
+
+def parse(raw, check_data: bool = True) -> Config:
+    """Validate a params mapping (as loaded from YAML) into a Config. check_data=False skips what
+    needs data.source's files (for commands that read no data: compare, report, generate, tracking)."""
     cfg = _build(Config, raw, "")
-    _check_consistency(cfg)
+    if check_data:
+        _check_data(cfg)
+    _check_params(cfg)
     return cfg
 
 
-def load(path: str | Path = "params.yaml") -> Config:
+def load(path: str | Path = "params.yaml", check_data: bool = True) -> Config:
+    """params.yaml as DVC reads it: ruamel.yaml's safe loader, YAML 1.2 (1e-3 is a number, yes a string)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+        raw = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = " ".join(str(getattr(e, "problem", None) or e).split())
         raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
-    return parse(raw)
+    except (ValueError, IndexError) as e:  # ruamel's, unmarked, for a scalar its tag cannot hold: 2001-13-45, !!int
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    return parse(raw, check_data)
 
 
 def flatten(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, object]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ CLASS_NAMES = (
 )
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DOWNLOAD_TIMEOUT_S = 60.0  # per connection and per read: a stalled mirror stops prepare instead of hanging it
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,30 @@ def read_verified(path: Path, expected: IdxFile) -> bytes:
     return raw
 
 
-def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None, classes: int = 10) -> np.ndarray:
-    """Parse IDX bytes of unsigned bytes (magic 0x00000801 labels, 0x00000803 images); labels must
-    be below `classes`."""
+IDX_KINDS = {1: "labels", 3: "images"}  # by dimension count, the magic's last byte
+
+
+def _idx_kind(ndim: int) -> str:
+    return f"000008{ndim:02x} ({IDX_KINDS[ndim]}: {ndim} dimension{'s' * (ndim > 1)})"
+
+
+def _idx_dimensions(raw: bytes, source: str, labels: bool | None) -> int:
+    """The dimension count of IDX bytes of unsigned bytes: 1 (labels) or 3 (images), the one
+    `labels` asks for when given."""
     if len(raw) < 4:
         raise DataError(f"{source}: {len(raw)} bytes, too short for an IDX header")
     zero, dtype_code, ndim = raw[0] << 8 | raw[1], raw[2], raw[3]
-    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
+    if zero != 0 or dtype_code != 0x08 or ndim not in IDX_KINDS:
         raise DataError(f"{source}: bad IDX magic {raw[:4].hex()}, expected 00000801 or 00000803")
+    if labels is not None and ndim != (wanted := 1 if labels else 3):
+        raise DataError(f"{source}: IDX magic {_idx_kind(ndim)}, expected {_idx_kind(wanted)}")
+    return ndim
+
+
+def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None, classes: int = 10) -> np.ndarray:
+    """Parse IDX bytes of unsigned bytes (magic 0x00000801 labels, 0x00000803 images): the kind
+    `labels` names if given, else either; labels must be below `classes`."""
+    ndim = _idx_dimensions(raw, source, labels)
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{source}: truncated IDX header")
@@ -82,12 +101,9 @@ def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None, c
     if len(raw) != expected:
         raise DataError(f"{source}: {len(raw)} bytes, expected {expected} for shape {shape}")
     array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-    if labels if labels is not None else ndim == 1:
-        if ndim != 1:
-            raise DataError(f"{source}: expected a 1-d label file, got shape {shape}")
-        if array.size and array.max() >= classes:
-            raise DataError(f"{source}: label {int(array.max())} outside 0-{classes - 1} "
-                            f"(data.class_names has {classes} names)")
+    if ndim == 1 and array.size and array.max() >= classes:
+        raise DataError(f"{source}: label {int(array.max())} outside 0-{classes - 1} "
+                        f"(data.class_names has {classes} names)")
     return array
 
 
@@ -120,15 +136,19 @@ def download(raw_dir: Path) -> Path:
     """Download the four files from the official mirror into raw_dir (each via a temporary name)."""
     raw_dir.mkdir(parents=True, exist_ok=True)
     for f in FILES.values():
-        target = raw_dir / f.name
+        target, url = raw_dir / f.name, MIRROR + f.name
         tmp = target.with_name(target.name + ".part")
         try:
-            urllib.request.urlretrieve(MIRROR + f.name, tmp)
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
         except OSError as e:
             tmp.unlink(missing_ok=True)
+            # a stall while connecting comes wrapped in a URLError, one while reading bare
+            reason = e.reason if isinstance(e, urllib.error.URLError) else e
+            why = f"no answer within {DOWNLOAD_TIMEOUT_S:g} s" if isinstance(reason, TimeoutError) else str(e)
             raise DataError(
                 f"{target}: not found locally (looked in {raw_dir}, $FASHION_MNIST_DIR, {DEBIAN_DIR}) "
-                f"and download from {MIRROR} failed ({e}); install the Debian package dataset-fashion-mnist"
+                f"and download from {url} failed ({why}); install the Debian package dataset-fashion-mnist"
             ) from None
         os.replace(tmp, target)
     return raw_dir
@@ -201,6 +221,15 @@ def read_directory(directory: Path, classes: int) -> tuple[dict[str, np.ndarray]
     return arrays, sha256s
 
 
+def _idx_head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of an IDX file (decompressed if .gz): only its start is read."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return f.read(size)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: not readable ({e})") from None
+
+
 def source_sizes(source: str) -> tuple[int, int]:
     """(training images, test images) of data.source, from the IDX headers alone."""
     if source == FASHION_MNIST:
@@ -208,10 +237,12 @@ def source_sizes(source: str) -> tuple[int, int]:
     _check_directory(Path(source))
     counts = []
     for key in ("train_images", "test_images"):
-        path, raw = _idx_bytes(Path(source), USER_FILES[key])
-        if len(raw) < 8:
-            raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX header")
-        counts.append(int.from_bytes(raw[4:8], "big"))
+        path = _idx_path(Path(source), USER_FILES[key])
+        head = _idx_head(path, 8)  # magic and image count
+        _idx_dimensions(head, str(path), labels=False)
+        if len(head) < 8:
+            raise DataError(f"{path}: truncated IDX header")
+        counts.append(int.from_bytes(head[4:8], "big"))
     return counts[0], counts[1]
 
 
