@@ -52,6 +52,21 @@ def test_generate_from_a_saved_generator(tmp_path):
     assert cli.main(["generate", "--model", str(tmp_path / "missing.keras")]) == 1
 
 
+def test_generate_refuses_more_images_than_one_grid_holds_before_loading_anything(tmp_path, capsys):
+    out = tmp_path / "many.png"
+    # 100 million images once died in a 74.5 GiB allocation; the model path need not even exist
+    args = ["generate", "--model", str(tmp_path / "missing.keras"), "--n", "100000000", "--out", str(out)]
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err == (f"fashiongan generate: --n: got 100000000, expected 1-{cli.MAX_IMAGES} "
+                                       "(one PNG grid of 28x28 tiles)\n")
+    assert not out.exists()
+
+
+def test_serve_refuses_a_row_limit_below_one_in_one_line(capsys):
+    assert cli.main(["serve", "--model", "runs:/0123456789abcdef/generator", "--max-rows", "0"]) == 2
+    assert capsys.readouterr().err == "fashiongan serve: --max-rows: got 0, expected a positive int\n"
+
+
 @pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04" + b"\x00" * 64])
 def test_corrupt_model_file_is_one_line_naming_it(tmp_path, capsys, content):
     path = tmp_path / "generator.keras"

@@ -1,16 +1,18 @@
 """`make serve`: generators logged to a real MLflow store, served from a plain shell (no virtualenv
 on PATH) on a free loopback port, and asked over HTTP as README's curl line does."""
 
+import http.client
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pipeline_repo import copy_repo, env_for, free_port, wait_until_up
 
@@ -22,12 +24,33 @@ from fashiongan.mlflow_model import Generator as PyfuncGenerator
 from fashiongan.models import Generator, build_generator
 
 LATENT = 8
+SERVE_MAX_ROWS = {True: 4, False: None}  # make serve's variable per server; None: the default, 1024 rows
 
 
 def pyfunc(conditional: bool, classes: int = 10) -> PyfuncGenerator:
     model = PyfuncGenerator()
     model.conditional, model.classes, model.latent_dim = conditional, classes, LATENT
     return model
+
+
+def parquet(**columns) -> bytes:
+    """A body as MLflow's docs make one: `pandas.DataFrame.to_parquet()`, one list of numbers per row of z."""
+    buffer = io.BytesIO()
+    pd.DataFrame(columns).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def refusal(content_type, body: bytes, max_rows=4, conditional=True, content_length=None):
+    """What serve's check answers a request with (a serve.Refused), or None when MLflow may have it."""
+    check = serve.RequestCheck(pyfunc(conditional), max_rows)
+    try:
+        check.body(check.headers(content_type, content_length), body)
+    except serve.Refused as refused:
+        return refused
+    return None
+
+
+ROW = list(range(LATENT))
 
 
 @pytest.mark.parametrize("body, field", [
@@ -41,26 +64,70 @@ def pyfunc(conditional: bool, classes: int = 10) -> PyfuncGenerator:
     (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [1.5]}}', "label"),
     (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": ["shoe"]}}', "label"),
     (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [1, 2]}}', "label"),
+    # MLflow refuses these shapes by the signature, echoing the whole input; or casts to inf or fails on "1.0"
+    (b'{"inputs": {"z": [0, 1, 2, 3, 4, 5, 6, 7], "label": [1]}}', "z"),
+    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [[1]]}}', "label"),
+    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 3.5e38]], "label": [1]}}', "z"),
+    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": ["1.0"]}}', "label"),
 ])
 def test_a_malformed_body_is_named_by_its_field_in_one_line(body, field):
-    problem = serve.request_problem(body, pyfunc(conditional=True))
-    assert problem.startswith(f"{field}:") and "\n" not in problem
-    assert "shoe" not in problem and "1.5" not in problem  # nothing of the input echoed
+    refused = refusal("application/json", body)
+    assert refused.status == 400 and str(refused).startswith(f"{field}:") and "\n" not in str(refused)
+    assert "shoe" not in str(refused) and "1.5" not in str(refused)  # nothing of the input echoed
+
+
+@pytest.mark.parametrize("content_type, body, status, culprit", [
+    (None, b'{"inputs": {}}', 415, "Content-Type: missing"),
+    ("text/csv", b"z,label\n0.5,1\n", 415, "Content-Type: got 'text/csv'"),
+    ("application/x-parquet", parquet(z=[ROW], label=[1]), 415, "Content-Type: got 'application/x-parquet'"),
+    ("application/vnd.apache.parquet", parquet(z=[ROW, ROW], label=[1, 12]), 400, "label: expected integers 0-9"),
+    ("application/vnd.apache.parquet", parquet(**{f"z{i}": [0.5] for i in ROW}, label=[1]), 400, "z: missing"),
+    ("application/vnd.apache.parquet", parquet(z=[ROW, ROW[:3]], label=[1, 2]), 400, "z: expected numbers only"),
+    ("application/vnd.apache.parquet", b"PAR1 not parquet", 400, "body: not a readable Parquet file"),
+    ("application/vnd.apache.parquet", parquet(z=pd.Series([ROW], index=[5]), label=pd.Series([1], index=[5])),
+     400, "body: a DataFrame index other than 0, 1, 2"),  # MLflow looks up row 0 by label and echoes the input
+    ("application/vnd.apache.parquet", parquet(z=[ROW] * 5, label=[1] * 5), 413, "z: got 5 rows, expected at most 4"),
+    # one row of 100,000 zeros compresses to a few KB: refused from the footer's counts, before decoding
+    ("application/vnd.apache.parquet", parquet(z=[np.zeros(100_000)], label=[1]), 413, "body: 100001 values"),
+    ("application/json", json.dumps({"inputs": {"z": [ROW] * 5, "label": [1] * 5}}).encode(), 413,
+     "z: got 5 rows, expected at most 4 per request (the server's --max-rows)"),
+    ("application/json", b'{"inputs": {"z": [[0]]}}' + b" " * 10_000, 413, "body: 10024 bytes, over the"),
+])
+def test_every_content_type_gets_the_same_checks_in_one_line(content_type, body, status, culprit):
+    refused = refusal(content_type, body)
+    assert refused.status == status and str(refused).startswith(culprit) and "\n" not in str(refused), refused
+    if status == 415:
+        assert "expected application/json or application/vnd.apache.parquet" in str(refused)
+    if status == 413:
+        assert "--max-rows" in str(refused)
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read():
+    check = serve.RequestCheck(pyfunc(True), max_rows=4)
+    with pytest.raises(serve.Refused, match=r"^body: 40000000 bytes, over the \d+ that 4 rows take at most"):
+        check.headers("application/json", "40000000")
+    assert check.headers("application/json; charset=utf-8", str(check.max_bytes)) == "application/json"
 
 
 def test_a_well_formed_body_passes():
     z = [[0.0] * LATENT, [1.0] * LATENT]
-    assert serve.request_problem(json.dumps({"inputs": {"z": z, "label": [0, 9]}}).encode(), pyfunc(True)) is None
-    assert serve.request_problem(json.dumps({"inputs": {"z": z}}).encode(), pyfunc(False)) is None
+    assert refusal("application/json", json.dumps({"inputs": {"z": z, "label": [0, 9]}}).encode()) is None
+    assert refusal("application/json", json.dumps({"inputs": {"z": z}}).encode(), conditional=False) is None
+    assert refusal("application/vnd.apache.parquet", parquet(z=z, label=[0, 9])) is None
+    assert refusal("application/json", json.dumps({"inputs": {"z": z * 2, "label": [0] * 4}}).encode()) is None
 
 
-def post(url: str, body: bytes):
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+def post(url: str, body: bytes, content_type: str | None = "application/json"):
+    """(status, the parsed answer) for 200, else (status, the answer's text); no Content-Type when None."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        connection.request("POST", parts.path, body, {"Content-Type": content_type} if content_type else {})
+        response = connection.getresponse()
+        text = response.read().decode()
+        return response.status, json.loads(text) if response.status == 200 else text
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +160,9 @@ def servers(served):
         port = free_port()
         log = repo / f"serve-{port}.log"
         # -o: .venv links to this test's own (installed) virtualenv, which setup must not reinstall from the copy
+        max_rows = [f"SERVE_MAX_ROWS={SERVE_MAX_ROWS[conditional]}"] if SERVE_MAX_ROWS[conditional] else []
         started[conditional] = (f"http://127.0.0.1:{port}", log, subprocess.Popen(
-            ["make", "-o", ".venv/.installed", "serve", f"MODEL={uri}", f"SERVE_PORT={port}"], cwd=repo,
+            ["make", "-o", ".venv/.installed", "serve", f"MODEL={uri}", f"SERVE_PORT={port}", *max_rows], cwd=repo,
             env=plain_shell, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True))
     try:
         for url, log, server in started.values():
@@ -125,6 +193,41 @@ def test_make_serve_answers_images_and_one_line_400s(servers, conditional):
     assert "\n" not in message and "Traceback" not in answer and str(z[0][0]) not in answer
     status, answer = post(f"{url}/invocations", json.dumps({"inputs": {"label": [1]}}).encode())
     assert status == 400 and json.loads(answer)["message"].startswith("z: missing")
+
+
+def one_line(status_and_answer, status: int) -> str:
+    got, answer = status_and_answer
+    message = json.loads(answer)["message"]
+    assert got == status and "\n" not in message and "Traceback" not in answer, answer
+    return message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("conditional", [True, False], ids=["conditional", "unconditional"])
+def test_make_serve_refuses_what_mlflow_cannot_answer_in_one_line_and_answers_on(servers, conditional):
+    url = f"{servers[conditional]}/invocations"
+    limit = SERVE_MAX_ROWS[conditional] or 1024
+    z = np.random.default_rng(1).standard_normal((3, LATENT)).round(4)
+    labels = {"label": [1, 5, 8]} if conditional else {}
+    status, from_json = post(url, json.dumps({"inputs": {"z": z.tolist(), **labels}}).encode())
+    assert status == 200, from_json
+
+    # Parquet, the other format MLflow reads into this model's tensors: the same images, the same checks
+    status, from_parquet = post(url, parquet(z=list(z), **labels), "application/vnd.apache.parquet")
+    assert status == 200 and np.allclose(from_parquet["predictions"], from_json["predictions"]), from_parquet
+    bad = parquet(z=list(z), label=[1, 5, 12]) if conditional else parquet(z=list(z[:, :3]))
+    assert one_line(post(url, bad, "application/vnd.apache.parquet"), 400).startswith("label:" if conditional else "z:")
+    for content_type, culprit in [("text/csv", "Content-Type: got 'text/csv'"), (None, "Content-Type: missing"),
+                                  ("application/x-parquet", "Content-Type: got 'application/x-parquet'")]:
+        assert one_line(post(url, b"z,label\n0.5,1\n", content_type), 415).startswith(culprit)
+
+    rows = {"z": [[0.5] * LATENT] * (limit + 1)} | ({"label": [1] * (limit + 1)} if conditional else {})
+    message = one_line(post(url, json.dumps({"inputs": rows}).encode()), 413)
+    assert message == f"z: got {limit + 1} rows, expected at most {limit} per request (the server's --max-rows)"
+    padded = json.dumps({"inputs": {"z": z.tolist(), **labels}}).encode()[:-1] + b" " * 2_000_000 + b"}"
+    assert one_line(post(url, padded), 413).startswith("body: 2000")
+    status, again = post(url, json.dumps({"inputs": {"z": z.tolist(), **labels}}).encode())
+    assert status == 200 and again == from_json  # refused requests leave the server answering, as it was
 
 
 @pytest.mark.slow

@@ -8,19 +8,24 @@ Images come back as (n, 28, 28, 1) float32 in [-1, 1]. A malformed input raises 
 line naming the field and what was expected (`fashiongan serve` answers it as HTTP 400).
 """
 
-import math
-
 import mlflow
 import numpy as np
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _numbers(value, field: str) -> np.ndarray:
     try:
-        array = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
+        array = np.asarray(value)
+    except ValueError:  # rows of different lengths
         raise ValueError(f"{field}: expected numbers only") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{field}: expected finite numbers (no NaN or infinity)")
+    # Not strings, booleans or nulls, though numpy would convert some: MLflow reads "1.0" as a float, not an int
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{field}: expected numbers only")
+    array = array.astype(np.float64)
+    # MLflow casts inputs to the signature's float32 / int32: a larger number would arrive as infinity
+    if not np.all(np.abs(array) <= FLOAT32_MAX):  # NaN fails this comparison too
+        raise ValueError(f"{field}: expected finite numbers in float32's range (no NaN, infinity or |x| > 3.4e38)")
     return array
 
 
@@ -37,19 +42,21 @@ class Generator(mlflow.pyfunc.PythonModel):
         """The generator's inputs from a request, or ValueError naming the field at fault."""
         if not hasattr(model_input, "keys") or "z" not in model_input:
             raise ValueError(f"z: missing; expected a list of rows of {self.latent_dim} numbers")
+        # Shapes exactly as the logged signature has them (z (-1, latent_dim), label (-1,)): MLflow
+        # refuses any other before predict runs, with an answer that echoes the whole input.
         z = _numbers(model_input["z"], "z")
-        if z.ndim == 1 and z.size == self.latent_dim:
-            z = z[None]
         if z.ndim != 2 or z.shape[1] != self.latent_dim or not len(z):
             raise ValueError(f"z: got shape {list(z.shape)}, expected rows of {self.latent_dim} numbers")
         if not self.conditional:
             return [z.astype(np.float32)]
         if "label" not in model_input:
             raise ValueError(f"label: missing; expected one class index 0-{self.classes - 1} per row of z")
-        labels = _numbers(model_input["label"], "label").reshape(-1)
+        labels = _numbers(model_input["label"], "label")
+        if labels.ndim != 1:
+            raise ValueError(f"label: got shape {list(labels.shape)}, expected a list of one class index per row of z")
         if len(labels) != len(z):
             raise ValueError(f"label: got {len(labels)} labels, expected one per row of z ({len(z)})")
-        if any(not (0 <= v < self.classes) or v != math.floor(v) for v in labels):
+        if np.any((labels < 0) | (labels >= self.classes) | (labels != np.floor(labels))):
             raise ValueError(f"label: expected integers 0-{self.classes - 1}")
         return [z.astype(np.float32), labels.astype(np.int32)]
 

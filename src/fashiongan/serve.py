@@ -2,9 +2,10 @@
 scoring server, as `mlflow models serve --env-manager local` builds it (the same /invocations,
 /ping and /version), run in this process by uvicorn's Python API, so no `uvicorn` on PATH is needed.
 
-One thing is added in front of MLflow's handler: a request body is checked against the model's
-contract first, so that a malformed one gets HTTP 400 with one line naming the field. MLflow's own
-answer to it is the server's stack trace, or the whole input echoed back.
+One thing is added in front of MLflow's handler: every /invocations request, whatever its format, is
+checked against the model's contract first (RequestCheck), so that one MLflow cannot answer gets a
+4xx with one line naming the culprit. MLflow's own answer to it is the server's stack trace, the
+whole input echoed back, or, for a request of too many rows, minutes of work and gigabytes of memory.
 
     curl -s localhost:5001/invocations -H 'Content-Type: application/json' \
          -d '{"inputs": {"z": [[0.1, ...100 numbers...]], "label": [7]}}'
@@ -14,11 +15,18 @@ from __future__ import annotations
 
 import json
 import warnings
+from http import HTTPStatus
 
 from .errors import ConfigError, MissingInput
 from .paths import RUN_FILE
 
 EXAMPLE = '{"inputs": {"z": [[...latent_dim numbers...]], "label": [7]}}'
+JSON, CSV = "application/json", "text/csv"
+PARQUET = "application/vnd.apache.parquet"  # the one Parquet type MLflow's scoring server reads
+# A body may hold twice the numbers of its rows' z and label (room for an index column or keys MLflow
+# ignores), each up to 32 bytes of JSON (a float64 at full precision takes 20-24 characters with its
+# separator): anything larger is refused before it is read or decoded.
+ROOM, BYTES_PER_NUMBER, BYTES_OF_STRUCTURE = 2, 32, 4096
 
 
 def latest_model_uri() -> str:
@@ -28,24 +36,99 @@ def latest_model_uri() -> str:
     return f"runs:/{json.loads(RUN_FILE.read_text())['run_id']}/generator"
 
 
-def request_problem(body: bytes, generator) -> str | None:
-    """One line naming what is wrong with an /invocations JSON body, or None when the model takes it.
-    `generator` is the logged pyfunc model (mlflow_model.Generator), whose checks these are."""
-    try:
-        request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        return f"body: not JSON ({e.msg if hasattr(e, 'msg') else 'not UTF-8'}); expected {EXAMPLE}"
-    inputs = request.get("inputs") if isinstance(request, dict) else None
-    if not isinstance(inputs, dict):
-        return f"inputs: missing or not an object; expected {EXAMPLE}"
-    try:
-        generator.checked_inputs(inputs)
-    except ValueError as e:
-        return str(e)
-    return None
+class Refused(Exception):
+    """A request the server answers itself: an HTTP status and one line naming the culprit."""
+
+    def __init__(self, status: HTTPStatus, message: str):
+        super().__init__(message)
+        self.status = status
 
 
-def build_app(model_uri: str):
+class RequestCheck:
+    """The model's contract for one /invocations request, checked before MLflow sees it. `generator`
+    is the logged pyfunc model (mlflow_model.Generator), whose checked_inputs are the value checks;
+    this adds what a server needs: formats MLflow can read into this model's tensors, and size."""
+
+    def __init__(self, generator, max_rows: int):
+        self.generator, self.max_rows = generator, max_rows
+        self.max_values = max_rows * (generator.latent_dim + 1) * ROOM
+        self.max_bytes = self.max_values * BYTES_PER_NUMBER + BYTES_OF_STRUCTURE
+
+    def headers(self, content_type: str | None, content_length: str | None) -> str:
+        """The request's media type, or Refused before its body is read."""
+        accepted = f"expected {JSON} or {PARQUET}"
+        if not content_type:
+            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: missing; {accepted}")
+        media_type = content_type.split(";")[0].strip()  # as MLflow's scoring server splits it
+        if media_type == CSV:
+            # MLflow accepts text/csv too, but reads each CSV column with the signature's pandas dtype, which a
+            # tensor signature has not: every CSV body fails there. Nor could a cell hold a row of z.
+            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: got {content_type!r}, {accepted} "
+                          f"(a CSV cell cannot hold a row of z's {self.generator.latent_dim} numbers)")
+        if media_type not in (JSON, PARQUET):
+            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: got {content_type!r}, {accepted}")
+        if content_length is not None:
+            self._size(int(content_length), "bytes", self.max_bytes)
+        return media_type
+
+    def body(self, media_type: str, body: bytes) -> None:
+        """Refused unless the model takes this body (from `headers`' media type) and MLflow can read it."""
+        self._size(len(body), "bytes", self.max_bytes)
+        inputs = self._json_inputs(body) if media_type == JSON else self._parquet_inputs(body)
+        try:
+            z = self.generator.checked_inputs(inputs)[0]
+        except ValueError as e:
+            raise Refused(HTTPStatus.BAD_REQUEST, str(e)) from None
+        self._rows(len(z))
+
+    def _rows(self, rows: int) -> None:
+        if rows > self.max_rows:
+            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                          f"z: got {rows} rows, expected at most {self.max_rows} per request (the server's --max-rows)")
+
+    def _size(self, size: int, unit: str, limit: int) -> None:
+        if size > limit:
+            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                          f"body: {size} {unit}, over the {limit} that {self.max_rows} rows take at most (the "
+                          f"server's --max-rows {self.max_rows}); send fewer rows per request")
+
+    @staticmethod
+    def _json_inputs(body: bytes):
+        try:
+            request = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise Refused(HTTPStatus.BAD_REQUEST, f"body: not JSON ({e.msg if hasattr(e, 'msg') else 'not UTF-8'}); "
+                                                  f"expected {EXAMPLE}") from None
+        inputs = request.get("inputs") if isinstance(request, dict) else None
+        if not isinstance(inputs, dict):
+            raise Refused(HTTPStatus.BAD_REQUEST, f"inputs: missing or not an object; expected {EXAMPLE}")
+        return inputs
+
+    def _parquet_inputs(self, body: bytes) -> dict:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(pa.BufferReader(body))
+            # Parquet compresses: the footer's counts bound the decoded data before any of it is read
+            metadata = parquet.metadata
+            self._rows(metadata.num_rows)
+            self._size(sum(metadata.row_group(g).column(c).num_values for g in range(metadata.num_row_groups)
+                           for c in range(metadata.num_columns)), "values", self.max_values)
+            index = (parquet.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+            inputs = parquet.read().to_pydict()
+        except (pa.ArrowException, OSError, ValueError) as e:  # OSError: a damaged footer; ValueError: its metadata
+            label = " and a column label (class indices)" if self.generator.conditional else ""
+            raise Refused(HTTPStatus.BAD_REQUEST, f"body: not a readable Parquet file ({str(e).splitlines()[0]}); "
+                          f"expected a column z (rows of {self.generator.latent_dim} numbers){label}") from None
+        # MLflow reads the DataFrame's first value by the index label 0, which another index may lack
+        if any(not isinstance(i, dict) or i.get("kind") != "range" or i.get("start") != 0 for i in index):
+            raise Refused(HTTPStatus.BAD_REQUEST, "body: a DataFrame index other than 0, 1, 2, ...; expected the "
+                                                  "default one (df.reset_index(drop=True).to_parquet())")
+        return inputs
+
+
+def build_app(model_uri: str, max_rows: int):
     import mlflow.pyfunc
     from fastapi import Request
     from fastapi.responses import JSONResponse
@@ -69,25 +152,27 @@ def build_app(model_uri: str):
         raise ConfigError(f"--model: {model_uri} was logged by an earlier fashiongan whose model does not check "
                           "requests; `dvc repro -f evaluate` logs the generator again")
     app = scoring_server.init(model)
+    check = RequestCheck(generator, max_rows)
 
     @app.middleware("http")
-    async def reject_malformed(request: Request, call_next):
-        if request.url.path == "/invocations" and request.method == "POST" \
-                and request.headers.get("content-type", "").startswith("application/json"):
-            problem = request_problem(await request.body(), generator)
-            if problem:
-                return JSONResponse({"error_code": "BAD_REQUEST", "message": problem}, status_code=400)
+    async def refuse_what_mlflow_cannot_answer(request: Request, call_next):
+        if request.url.path == "/invocations" and request.method == "POST":
+            try:
+                media_type = check.headers(request.headers.get("content-type"), request.headers.get("content-length"))
+                check.body(media_type, await request.body())
+            except Refused as e:
+                return JSONResponse({"error_code": e.status.name, "message": str(e)}, status_code=e.status)
         return await call_next(request)
 
     return app, generator
 
 
-def serve(model_uri: str | None, host: str, port: int) -> None:
+def serve(model_uri: str | None, host: str, port: int, max_rows: int) -> None:
     import uvicorn
 
     model_uri = model_uri or latest_model_uri()
-    app, generator = build_app(model_uri)
+    app, generator = build_app(model_uri, max_rows)
     kind = f"conditional ({generator.classes} classes)" if generator.conditional else "unconditional"
-    print(f"serve: {model_uri}, {kind}, latent_dim {generator.latent_dim}, on http://{host}:{port}/invocations",
-          flush=True)
+    print(f"serve: {model_uri}, {kind}, latent_dim {generator.latent_dim}, at most {max_rows} rows per request, "
+          f"on http://{host}:{port}/invocations", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
