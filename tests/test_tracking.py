@@ -1,7 +1,14 @@
 """tracking.py against a real SQLite store (no server): concurrency, masking, the run file."""
 
+import errno
+import http.server
+import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +61,294 @@ def test_sync_without_a_training_run_says_how_to_make_one(tmp_path, monkeypatch)
     assert tracking.sync_saved(enabled=False) == "tracking.enabled is false: nothing to sync"
     with pytest.raises(MissingInput, match=r"models/checkpoints/state.json: no tracked training run"):
         tracking.sync_saved(enabled=True)
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory) -> Path:
+    """An MLflow database with its tables and no runs, made once: MLflow takes seconds to create them."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(empty_store, tmp_path, monkeypatch):
+    """An empty SQLite store in tmp_path, which is also the repo root and the working directory."""
+    from mlflow.tracking import MlflowClient
+
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return MlflowClient(uri)
+
+
+def test_a_deleted_experiment_is_restored_in_one_line_and_records_the_next_run(store, capsys):
+    tracking.start_run("fashiongan").end()
+    experiment = store.get_experiment_by_name("fashiongan")
+    store.delete_experiment(experiment.experiment_id)
+    capsys.readouterr()
+
+    run = tracking.start_run("fashiongan")
+    run.end()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MLflow experiment 'fashiongan'" in err and "had been deleted; restored" in err
+    assert store.get_experiment(experiment.experiment_id).lifecycle_stage == "active"
+    assert store.get_run(run.run_id).info.experiment_id == experiment.experiment_id
+
+
+def test_a_deleted_run_is_restored_when_train_resumes_it_and_when_a_later_stage_appends(store, capsys):
+    run = tracking.start_run("fashiongan")
+    run.end("KILLED")
+    store.delete_run(run.run_id)
+    capsys.readouterr()
+
+    resumed = tracking.start_run("fashiongan", resume_run_id=run.run_id)
+    info = store.get_run(run.run_id).info
+    assert (info.lifecycle_stage, info.status) == ("active", "RUNNING")
+    assert capsys.readouterr().err == f"fashiongan: MLflow run {run.run_id} had been deleted; restored it to go on " \
+                                      "recording into it\n"
+    tracking.write_run_file(resumed)
+    store.delete_run(run.run_id)
+    tracking.continue_run(True).set_tags({"sample.n": 10})
+    assert store.get_run(run.run_id).data.tags["sample.n"] == "10"
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    """A server that answers every request with the status in its class attribute."""
+
+    status = 503
+
+    def do_GET(self):
+        self.send_response(self.status)
+        self.end_headers()
+        self.wfile.write(b"not now")
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server_answering():
+    """Start a local HTTP server that answers every request with the given status; its URI."""
+    servers = []
+
+    def start(status: int) -> str:
+        server = http.server.HTTPServer(("127.0.0.1", 0), type("Handler", (_Answering,), {"status": status}))
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def http_run(uri: str) -> tracking.Run:
+    from mlflow.tracking import MlflowClient
+
+    return tracking.Run(MlflowClient(uri), "0" * 32)
+
+
+@pytest.mark.parametrize("answer", ["no server", 503])
+def test_a_store_out_of_reach_is_survived_with_one_warning(answer, server_answering, monkeypatch, capsys):
+    from pipeline_repo import free_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    run = http_run(f"http://127.0.0.1:{free_port()}" if answer == "no server" else server_answering(answer))
+    run.log_series({"g_loss": [(1, 0.5)]})
+    run.flush()  # the batch's connection failure surfaces here, from the background thread
+    run.set_tags({"sample.n": 10})
+    assert run.lost is not None and capsys.readouterr().err.count("stopped answering") == 1
+
+
+@pytest.mark.parametrize("status, code", [(400, "BAD_REQUEST"), (404, "ENDPOINT_NOT_FOUND")])
+def test_a_server_refusing_a_request_stops_with_one_line(status, code, server_answering, monkeypatch):
+    from fashiongan.errors import TrackingError
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(TrackingError, match=rf"^MLflow store http://127\.0\.0\.1:\d+: set_tags failed: {code}: "
+                                            rf"API request to endpoint /api/2\.0/mlflow/runs/set-tag failed with "
+                                            rf"error code {status}"):
+        http_run(server_answering(status)).set_tags({"sample.n": 10})
+
+
+def test_a_refused_write_to_a_sqlite_store_stops_with_one_line_naming_it(store):
+    from fashiongan.errors import TrackingError
+
+    run = tracking.start_run("fashiongan")
+    with pytest.raises(TrackingError, match="set_tags failed: INVALID_PARAMETER_VALUE: 'key' exceeds the maximum"):
+        run.set_tags({"k" * 300: 1})
+    run.log_series({"bad key!": [(1, 0.5)]})  # refused in the background: said when the batches are awaited
+    with pytest.raises(TrackingError, match=r"flush failed: INVALID_PARAMETER_VALUE: Invalid value \"bad key!\""):
+        run.flush()
+    assert run.lost is None
+
+
+def test_a_full_disk_stops_with_one_line_naming_it(store, monkeypatch, capsys):
+    from fashiongan.errors import TrackingError
+
+    run = tracking.start_run("fashiongan")
+
+    def no_space(run_id, local_path, artifact_path=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), local_path)
+
+    monkeypatch.setattr(run.client, "log_artifact", no_space)
+    with pytest.raises(TrackingError, match=r"log_artifact failed: OSError: \[Errno 28\] No space left on device"):
+        run.log_artifact(Path("reports/metrics.json"), "evaluation")
+
+    # The database's own disk full (SQLite's SQLITE_FULL), made real by capping the file's pages.
+    import sqlalchemy
+
+    engine = run.client._tracking_client.store.engine
+    pages = sqlite3.connect(store.tracking_uri.removeprefix("sqlite:///")).execute("PRAGMA page_count").fetchone()[0]
+    sqlalchemy.event.listen(engine, "connect", lambda connection, _: connection.execute(
+        f"PRAGMA max_page_count = {pages}"))
+    engine.dispose()
+    capsys.readouterr()
+    with pytest.raises(TrackingError, match=r"set_tags failed: TEMPORARILY_UNAVAILABLE: \(sqlite3.OperationalError\) "
+                                            "database or disk is full"):
+        run.set_tags({f"tag{i}": "x" * 5000 for i in range(20)})
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_locked_or_unopenable_sqlite_store_is_an_outage_a_full_one_is_not(tmp_path):
+    """The chain MLflow's SQL store raises (mlflow/store/db/utils.py: MlflowException from
+    SQLAlchemy's OperationalError, which wraps sqlite3's), around real sqlite3 errors."""
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+
+    def as_mlflow_raises(path, *statements):
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+        try:
+            with engine.connect() as connection:
+                for statement in statements:
+                    connection.exec_driver_sql(statement)
+        except sqlalchemy.exc.OperationalError as e:
+            try:
+                raise MlflowException(str(e), error_code="TEMPORARILY_UNAVAILABLE") from e
+            except MlflowException as wrapped:
+                return wrapped
+        finally:
+            engine.dispose()
+        raise AssertionError(f"{statements} did not fail")
+
+    held = sqlite3.connect(tmp_path / "held.db")
+    held.execute("CREATE TABLE t (x)")
+    held.commit()
+    held.execute("BEGIN EXCLUSIVE")
+    assert tracking.is_outage(as_mlflow_raises(tmp_path / "held.db", "SELECT * FROM t"))
+    assert tracking.is_outage(as_mlflow_raises(tmp_path / "no-such-dir" / "mlflow.db", "SELECT 1"))
+    held.rollback()
+    full = sqlite3.connect(tmp_path / "full.db")
+    full.execute("CREATE TABLE t (x)")
+    full.commit()
+    pages = full.execute("PRAGMA page_count").fetchone()[0]
+    full.close()
+    error = as_mlflow_raises(tmp_path / "full.db", f"PRAGMA max_page_count = {pages}",
+                             "INSERT INTO t VALUES (zeroblob(100000))")
+    assert "database or disk is full" in str(error) and not tracking.is_outage(error)
+
+
+def tiny_generator(path: Path, seed: int = 0) -> Path:
+    import keras
+
+    from fashiongan.config import ModelConfig
+    from fashiongan.io import save_model
+    from fashiongan.models import build_generator
+
+    keras.utils.set_random_seed(seed)
+    save_model(build_generator(ModelConfig("mlp", 8, False, False, 0)), path)
+    return path
+
+
+def test_evaluate_run_again_logs_no_second_generator_and_registers_it_once(store):
+    from fashiongan.errors import TrackingError
+
+    path = tiny_generator(Path("g.keras"))
+
+    def evaluate(run_id, generator, register_as=None):
+        """What the evaluate stage does with the run: log the generator, end the run."""
+        run = tracking.open_run(run_id)
+        try:
+            return run.log_generator(generator, register_as=register_as, description="FID 1")
+        finally:
+            run.end()
+
+    run_id = tracking.start_run("fashiongan").run_id
+    first = evaluate(run_id, path)
+    again = evaluate(run_id, path, register_as="fashiongan")  # tracking.register_model turned on
+    third = evaluate(run_id, path, register_as="fashiongan")
+    experiment = store.get_run(run_id).info.experiment_id
+    assert first == again == third
+    assert [m.model_uri for m in store.search_logged_models([experiment])] == [first]
+    versions = store.search_model_versions("name = 'fashiongan'")
+    assert [(v.version, v.source, v.run_id, v.description) for v in versions] == [(1, first, run_id, "FID 1")]
+
+    other = tiny_generator(Path("other.keras"), seed=1)
+    with pytest.raises(TrackingError, match=rf"^other\.keras \(sha256 \w{{12}}\) is not the generator MLflow run "
+                                            rf"{run_id} holds \({first}, sha256 \w{{12}}\)"):
+        evaluate(run_id, other)
+    assert len(store.search_logged_models([experiment])) == 1
+
+
+def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store):
+    import numpy as np
+
+    from fashiongan.io import StepLog, write_json
+    from fashiongan.paths import (FID_LOG, FIGURES, GENERATOR, GRID, HISTORY_LOG, LOSSES_PLOT, METRICS,
+                                  METRICS_DETAILS, TRAIN_STATE, TRAIN_SUMMARY)
+
+    # What the store got before it went away: the params, two steps of metrics, the first sample grid.
+    run = tracking.start_run("fashiongan")
+    run.log_params({"train.sample_every": 2})
+    run.log_series({"d_loss": [(1, 1.0), (2, 0.9)]})
+    run.log_image(np.zeros((4, 4), np.uint8), key="samples", step=2)
+    run.flush()
+    # What the stages wrote to disk meanwhile, each stage's outputs after the one before.
+    write_json(TRAIN_STATE, {"run_id": run.run_id})
+    StepLog(HISTORY_LOG, ["d_loss"]).append(range(1, 7), [[1.0], [0.9], [0.8], [0.7], [0.6], [0.5]])
+    StepLog(FID_LOG, ["fid", "seconds"]).append([3, 6], [[50.0, 1.0], [40.0, 2.0]])
+    stale = FIGURES / "from_an_earlier_run.png"
+    for path in (GENERATOR, LOSSES_PLOT, stale):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tiny_generator(GENERATOR)
+    LOSSES_PLOT.write_bytes(b"png")
+    write_json(TRAIN_SUMMARY, {"steps": 6, "train_seconds": 1.5})
+    stale.write_bytes(b"png")
+    os.utime(stale, (0, 0))
+    tracking.write_run_file(run)
+    GRID.parent.mkdir(parents=True)
+    GRID.write_bytes(b"png")
+    write_json(METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100})
+    write_json(METRICS_DETAILS, {"timings_s": {}})
+    (FIGURES / "class_histogram.png").write_bytes(b"png")
+
+    line = tracking.sync_saved(True)
+    artifacts = ["figures/losses.png", "samples/grid.png", "evaluation/metrics.json",
+                 "evaluation/metrics_details.json", "evaluation/class_histogram.png"]
+    assert line.startswith(f"tracking sync: 14 metric values sent to run {run.run_id} in {store.tracking_uri}; "
+                           f"also sent {', '.join(artifacts)}, the generator model models:/m-")
+    assert line.endswith(", the status FINISHED; 2 sample grids logged while training (steps 4 to 6) are lost: "
+                         "training draws them and keeps them nowhere on disk")
+    held = store.get_run(run.run_id)
+    assert held.info.status == "FINISHED"
+    assert held.data.metrics == {"d_loss": 0.5, "fid": 40.0, "train.steps": 6, "train.train_seconds": 1.5,
+                                 "eval.fid": 12.5, "eval.fid_real": 0.6, "eval.kid": 0.01, "eval.precision": 0.7,
+                                 "eval.recall": 0.6, "eval.n": 100}
+    assert sorted(m.step for m in store.get_metric_history(run.run_id, "d_loss")) == [1, 2, 3, 4, 5, 6]
+    logged = {f.path for directory in ("figures", "samples", "evaluation")
+              for f in store.list_artifacts(run.run_id, directory)}
+    assert logged == set(artifacts)  # not the figure older than the run
+    models = store.search_logged_models([held.info.experiment_id])
+    assert [m.source_run_id for m in models] == [run.run_id]
+
+    assert tracking.sync_saved(True).startswith(
+        f"tracking sync: 0 metric values sent to run {run.run_id} in {store.tracking_uri}; nothing else was missing; "
+        "2 sample grids")
+    assert len(store.search_logged_models([held.info.experiment_id])) == 1
