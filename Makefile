@@ -70,7 +70,7 @@ browser:
 run: setup
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
-	@echo "MLflow: make ui, then open http://127.0.0.1:$(UI_PORT) (experiment 'fashiongan'; run id in reports/train/run.json)"
+	@echo "MLflow: make ui, then open the URL it prints (experiment 'fashiongan'; run id in reports/train/run.json)"
 	@echo "Experiments: source .venv/bin/activate, then dvc exp run -S train.learning_rate=5e-4 (README 'How to experiment')"
 
 test: setup
@@ -85,15 +85,27 @@ bench: setup
 report: setup
 	$(BIN)/fashiongan report $(if $(RUNS),--mlflow-runs $(RUNS))
 
+# A fresh browser opens every experiment on the GenAI overview (traces, token usage), whatever its
+# mlflow.experimentKind tag says: the UI keeps its GenAI / model-training switch in the browser's
+# local storage, default GenAI (MLflow 3.17, mlflow/mlflow#24498). workflowType in the URL
+# overrides it, so make ui prints that URL.
+UI_STORE := sqlite:///$(CURDIR)/mlflow.db
+UI_URL := http://127.0.0.1:$(UI_PORT)/\#/experiments
 ui: setup
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+	@$(BIN)/python -c 'import sys, yaml, mlflow; name = yaml.safe_load(open("params.yaml"))["tracking"]["experiment"]; \
+	  found = mlflow.MlflowClient(sys.argv[1]).get_experiment_by_name(name); \
+	  print(f"MLflow UI: {sys.argv[2]}/{found.experiment_id}/runs?workflowType=machine_learning" if found else \
+	        f"MLflow UI: {sys.argv[2]}?workflowType=machine_learning (no experiment {name!r} yet: make run creates it)")' \
+	  '$(UI_STORE)' '$(UI_URL)'
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri $(UI_STORE) \
 	  --default-artifact-root $(CURDIR)/mlruns --host 127.0.0.1 --port $(UI_PORT) --workers 1
 
 server: setup
 	$(BIN)/fashiongan server --host $(SERVER_HOST) --port $(SERVER_PORT)
 
 serve: setup
-	$(BIN)/fashiongan serve $(if $(MODEL),--model "$(MODEL)") --host 127.0.0.1 --port $(SERVE_PORT)
+	$(BIN)/fashiongan serve $(if $(MODEL),--model "$(MODEL)") $(if $(SERVE_MAX_ROWS),--max-rows $(SERVE_MAX_ROWS)) \
+	  --host 127.0.0.1 --port $(SERVE_PORT)
 
 # No setup prerequisite: it runs in existing checkouts (dvc from .venv/bin or PATH).
 remote:

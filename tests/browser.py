@@ -1,7 +1,10 @@
 """A real headless Chromium (Debian's chromium + chromium-driver, which `make setup` installs as
 root) driven by Selenium, with every network request sent to a dead proxy: a page that needs the
-network shows it as an image that did not decode or a request in its resource list."""
+network shows it as an image that did not decode or a request in its resource list. Only
+127.0.0.1 answers, for a server the test starts there (Chromium never proxies loopback, and the
+resolver rule leaves it out)."""
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -17,8 +20,10 @@ return {
 """
 
 
-def rendered(page: Path) -> dict:
-    """What Chromium shows of `page` once loaded: each image's natural width, the experiment table's rows."""
+@contextlib.contextmanager
+def chromium():
+    """A Selenium driver of a new Chromium: a fresh profile each time (empty local storage, as a
+    user's first visit), the network cut off."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -29,11 +34,17 @@ def rendered(page: Path) -> dict:
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"):
+                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
-        driver.get(page.resolve().as_uri())  # returns after the load event: every image fetched and decoded
-        return driver.execute_script(RENDERED)
+        yield driver
     finally:
         driver.quit()
+
+
+def rendered(page: Path) -> dict:
+    """What Chromium shows of `page` once loaded: each image's natural width, the experiment table's rows."""
+    with chromium() as driver:
+        driver.get(page.resolve().as_uri())  # returns after the load event: every image fetched and decoded
+        return driver.execute_script(RENDERED)
