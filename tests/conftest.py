@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,22 +11,24 @@ from fashiongan.runtime import quiet_tensorflow  # noqa: E402
 quiet_tensorflow()
 
 from fashiongan import config  # noqa: E402
-from fashiongan.data import CLASS_NAMES, DEBIAN_DIR, FILES  # noqa: E402
+from fashiongan.data import CLASS_NAMES, DEBIAN_DIR, locate  # noqa: E402
+from fashiongan.paths import RAW_DIR  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _real_data_dir():
-    for candidate in (os.environ.get("FASHION_MNIST_DIR"), str(DEBIAN_DIR)):
-        if candidate and all(os.path.isfile(os.path.join(candidate, f.name)) for f in FILES.values()):
-            return candidate
-    return None
+def real_data_in(root: Path) -> Path | None:
+    """The Fashion-MNIST that `prepare` run in `root` would read, looked up in its order."""
+    return locate(root / RAW_DIR)
 
 
 @pytest.fixture(scope="session")
 def real_data_dir():
-    directory = _real_data_dir()
+    directory = real_data_in(ROOT)
     if directory is None:
-        pytest.fail("real Fashion-MNIST not found: `make setup` installs dataset-fashion-mnist")
-    return directory
+        pytest.fail(f"real Fashion-MNIST not found in {ROOT / RAW_DIR}, $FASHION_MNIST_DIR or {DEBIAN_DIR}: "
+                    "`make run` downloads it, `make setup` run as root installs dataset-fashion-mnist")
+    return str(directory)
 
 
 # The unit tests' own params: a change of a default in params.yaml breaks none of them.
