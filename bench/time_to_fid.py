@@ -58,7 +58,7 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     compiled chunks (train.steps_per_call steps): other chunk lengths would each be traced anew."""
     from fashiongan import conditioning
     from fashiongan.losses import make_loss
-    from fashiongan.models import build_gan
+    from fashiongan.models import build_gan, class_shares
     from fashiongan.probe import FidProbe
     from fashiongan.trainer import Trainer, fit, use_xla
 
@@ -73,8 +73,9 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     trainer = Trainer(build_gan(cfg.model), make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
                       cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch), total_steps=total_steps)
     sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)
+    shares = class_shares(labels, len(cfg.data.class_names)) if cfg.model.conditional else [1.0]
     probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
-                     fid_samples, cfg.seed + 1)
+                     fid_samples, cfg.seed + 1, shares)
     points, fid_seconds, started = [], [0.0], time.perf_counter()
 
     def score(step):

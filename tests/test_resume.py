@@ -1,11 +1,16 @@
-"""resume.py: a checkpoint resumes only an unfinished run with the same fingerprint."""
+"""resume.py: a checkpoint resumes only an unfinished run with the same params, code and input files."""
 
 import dataclasses
+from pathlib import Path
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
-from fashiongan import resume
+from fashiongan import lineage, resume
 from fashiongan.config import parse
+from fashiongan.errors import TrainingStateError
+from fashiongan.io import write_npz
 
 
 def checkpoint():
@@ -42,8 +47,63 @@ def test_a_finished_run_is_not_resumed(tmp_path, monkeypatch, raw_params):
     assert not resume.restore(cfg, checkpoint(), ["g_loss"]).resuming
 
 
-def test_the_fingerprint_ignores_what_does_not_change_the_trajectory(raw_params):
+def test_the_inputs_ignore_what_does_not_change_the_trajectory(raw_params):
     cfg = parse(raw_params)
-    assert resume.fingerprint(cfg) == resume.fingerprint(dataclasses.replace(
+    assert resume.inputs(cfg) == resume.inputs(dataclasses.replace(
         cfg, sample=dataclasses.replace(cfg.sample, n=7), runtime=dataclasses.replace(cfg.runtime, threads=1)))
-    assert resume.fingerprint(cfg) != resume.fingerprint(dataclasses.replace(cfg, seed=cfg.seed + 1))
+    assert resume.inputs(cfg) != resume.inputs(dataclasses.replace(cfg, seed=cfg.seed + 1))
+
+
+def interrupted_run(cfg):
+    """An unfinished run's state, as train leaves it when interrupted at step 2."""
+    first = checkpoint()
+    state = resume.restore(cfg, first, ["g_loss"])
+    state.record("run-1", finished=False)
+    first.step.assign(2)
+    state.save(2)
+
+
+@pytest.mark.parametrize("changed", ["src/fashiongan/trainer.py", "src/fashiongan/losses.py",
+                                     "src/fashiongan/models.py", "data/prepared/fashion_mnist.npz",
+                                     "models/classifier.keras"])
+def test_a_change_of_the_code_or_the_files_train_reads_starts_afresh_and_says_why(
+        tmp_path, monkeypatch, raw_params, capsys, changed):
+    """The same params are not the same run: DVC re-runs train after an edit of its code or a
+    changed input, and the old checkpoint must not be resumed into the new code's output."""
+    monkeypatch.chdir(tmp_path)
+    write_npz("data/prepared/fashion_mnist.npz", train_labels=np.zeros(3, np.uint8))
+    Path("models").mkdir()
+    Path("models/classifier.keras").write_bytes(b"a classifier")
+    cfg = parse(raw_params)
+    interrupted_run(cfg)
+    assert resume.restore(cfg, checkpoint(), ["g_loss"]).resuming  # unchanged: resumes
+    interrupted_run(cfg)
+    if changed.startswith("src/"):
+        monkeypatch.setattr(resume, "code_digests", lambda stage: {  # as if the file were edited
+            k: (v if k != changed else "edited") for k, v in lineage.code_digests(stage).items()})
+    elif changed.endswith(".npz"):
+        write_npz(changed, train_labels=np.ones(3, np.uint8))
+    else:
+        Path(changed).write_bytes(b"a retrained classifier")
+    capsys.readouterr()
+    state = resume.restore(cfg, checkpoint(), ["g_loss"])
+    assert not state.resuming and state.start_step == 0 and state.run_id is None
+    message = capsys.readouterr().err.strip()
+    assert message == (f"train: starting afresh, not resuming the interrupted run's checkpoint ckpt-2: "
+                       f"{changed} changed since it was saved")
+
+
+def test_the_code_train_runs_is_what_dvc_yaml_lists():
+    code = lineage.code_digests("train")
+    assert {"src/fashiongan/trainer.py", "src/fashiongan/losses.py", "src/fashiongan/models.py",
+            "src/fashiongan/stages/train.py"} <= code.keys()
+    assert "src/fashiongan/report.py" not in code  # train does not run it: editing it resumes
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path, monkeypatch, raw_params):
+    monkeypatch.chdir(tmp_path)
+    cfg = parse(raw_params)
+    interrupted_run(cfg)
+    other = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), extra=tf.Variable(1.0))
+    with pytest.raises(TrainingStateError, match=r"ckpt-2: does not match the model it was saved for"):
+        resume.restore(cfg, other, ["g_loss"])

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from fashiongan import losses, models, trainer as T
 from fashiongan.config import ModelConfig
+from fashiongan.errors import Diverged
 
 
 def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, spectral_norm=False, **train_overrides):
@@ -41,7 +42,8 @@ def test_steps_update_both_models_and_report_finite_metrics(cfg, tiny_data, arch
     assert int(tr.step.numpy()) == 2
     assert any(not np.allclose(a, b) for a, b in zip(g0, weights(tr.gan.generator)))
     assert any(not np.allclose(a, b) for a, b in zip(d0, weights(tr.gan.discriminator)))
-    assert 0.0 <= history[:, 2:].min() and history[:, 2:].max() <= 1.0
+    hits = history[:, 2:] * 16 * d_steps  # D's accuracies: images of each batch of 16 it got right, over its steps
+    np.testing.assert_array_equal(hits, np.round(hits))
 
 
 def test_ema_generator_lags_the_generator(cfg, tiny_data):
@@ -119,3 +121,54 @@ def test_ema_warmup_lets_the_first_steps_move_the_average(cfg, tiny_data, warmup
     decay = 0.1 if warmup else 0.999  # (1 + 0) / (10 + 0) at the first step
     for b, a, m in zip(before, after, average):
         np.testing.assert_allclose(m, decay * b + (1 - decay) * a, rtol=1e-4, atol=1e-6)
+
+
+class NanFromStep:
+    """BCE whose D loss turns NaN at training step `step` (1-based) and stays so: a run that
+    diverges in the middle of a compiled chunk, between the steps where losses are fetched."""
+
+    def __init__(self, step):
+        self.inner, self.step, self.calls = losses.make_loss("bce", 10.0), step, tf.Variable(0)
+
+    def d_loss(self, real_logits, fake_logits):
+        self.calls.assign_add(1)
+        loss = self.inner.d_loss(real_logits, fake_logits)
+        return loss * tf.where(self.calls >= self.step, np.nan, 1.0)  # (tf.where of two losses: NaN gradients)
+
+    def g_loss(self, fake_logits):
+        return self.inner.g_loss(fake_logits)
+
+    def d_regularizer(self, *args):
+        return self.inner.d_regularizer(*args)
+
+
+def finite_weights(tr):
+    models_ = (tr.gan.generator, tr.gan.discriminator, tr.ema_generator)
+    return all(np.isfinite(v).all() for m in models_ for v in m.get_weights())
+
+
+def test_no_event_sees_a_diverged_model_and_the_error_names_the_first_bad_step(cfg, tiny_data):
+    """Samples, FIDs and checkpoints fire at their own multiples, not where losses are fetched
+    (log_every): each still sees finite losses and weights, so no checkpoint of NaNs is written."""
+    tr = small_trainer(cfg, ema=0.9, log_every=1000)
+    tr.loss = NanFromStep(7)
+    seen = []
+    with pytest.raises(Diverged, match=r"^non-finite loss at step 7: g_loss=.*d_loss=nan"):
+        T.fit(tr, tiny_data[0], tiny_data[1], 12, [(4, lambda step: seen.append((step, finite_weights(tr))))],
+              lambda *a: None)
+    assert seen == [(4, True)]  # step 8's events never ran
+
+
+def test_non_finite_weights_with_finite_losses_stop_before_the_next_event(cfg, tiny_data):
+    """The weight average takes no part in the losses: a non-finite one is caught by the weights check."""
+    tr = small_trainer(cfg, ema=0.9, log_every=1000)
+    seen = []
+
+    def event(step):
+        seen.append(step)
+        if step == 4:
+            tr.ema_generator.weights[0].assign(np.full(tr.ema_generator.weights[0].shape, np.inf, np.float32))
+
+    with pytest.raises(Diverged, match=r"^non-finite weights after step 8 \(every loss up to it was finite\)"):
+        T.fit(tr, tiny_data[0], tiny_data[1], 12, [(4, event)], lambda *a: None)
+    assert seen == [4]

@@ -29,6 +29,10 @@ STAGES = {
 
 NO_TENSORFLOW = ("validate", "prepare")  # numpy only: importing TensorFlow would cost them seconds each
 
+# A 50x50 grid (4350 px square at save_grid's scale) draws in about 3 s within 1.5 GB, as 1000 images do;
+# matplotlib's canvas grows with the grid's area: 10,000 images took 3.4 GB, 100 million would not fit.
+MAX_IMAGES = 2500
+
 MODEL_HELP = f"generator: a .keras file (default {GENERATOR}), runs:/<id>/generator or models:/<name>/<version>"
 
 _exit_code_for_interrupt = 130
@@ -59,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--class", dest="label", help="class name (e.g. sneaker, from data.class_names) or index; "
                                                    "conditional models")
     gen.add_argument("--params", default="params.yaml", help="params file naming the classes (default: params.yaml)")
-    gen.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    gen.add_argument("--n", type=int, default=16, help=f"number of images (default 16, at most {MAX_IMAGES})")
     gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
     exp = commands.add_parser(
@@ -93,14 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     srv_model = commands.add_parser(
         "serve", help="serve a logged generator over HTTP (MLflow's scoring server: POST /invocations)",
         description="Serve a generator logged to MLflow with MLflow's scoring server (what `mlflow models serve "
-                    "--env-manager local` runs), checking each request first: a malformed body gets HTTP 400 and "
-                    "one line naming the field. Body: {\"inputs\": {\"z\": [[...latent_dim numbers...]], "
-                    "\"label\": [7]}} (label: conditional generators only). Answer: {\"predictions\": images "
-                    "(n, 28, 28, 1) in [-1, 1]}.")
+                    "--env-manager local` runs), checking each request first: a malformed body gets HTTP 400, more "
+                    "rows than --max-rows 413, a Content-Type other than application/json or "
+                    "application/vnd.apache.parquet 415, each with one line naming the culprit. Body: {\"inputs\": "
+                    "{\"z\": [[...latent_dim numbers...]], \"label\": [7]}} (label: conditional generators only), "
+                    "or a Parquet DataFrame with those columns. Answer: {\"predictions\": images (n, 28, 28, 1) in "
+                    "[-1, 1]}.")
     srv_model.add_argument("--model", help="model URI: runs:/<id>/generator or models:/<name>/<version> "
                                            "(default: the generator of reports/train/run.json's run)")
     srv_model.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     srv_model.add_argument("--port", type=int, default=5001, help="port (default 5001)")
+    # 1024 rows of the default DCGAN take about 6 s and 230 MB in the server on 2 CPU cores and answer 19 MB
+    # of JSON, well inside MLflow's 60 s request timeout (20,000 rows took 64 s and 3.7 GB, then a 504)
+    srv_model.add_argument("--max-rows", type=int, default=1024,
+                           help="most rows of z one request may hold; a larger request gets HTTP 413 (default 1024)")
     rep = commands.add_parser(
         "report", help="write reports/index.html comparing experiments, viewable offline",
         description="Write reports/index.html: the DVC experiments of the workspace (what `dvc exp show` lists, the "
@@ -136,19 +146,19 @@ def _generate(args) -> None:
     from .data import CLASS_NAMES, to_uint8
     from .errors import ConfigError
     from .io import load_model
-    from .models import Generator, fixed_latents
+    from .models import Generator, latents
     from .plots import save_grid
     from .tracking import generator_file
 
-    if args.n <= 0:
-        raise ConfigError(f"--n: got {args.n}, expected a positive int")
+    if not 0 < args.n <= MAX_IMAGES:
+        raise ConfigError(f"--n: got {args.n}, expected 1-{MAX_IMAGES} (one PNG grid of 28x28 tiles)")
     generator = Generator(load_model(generator_file(args.model)))
     if not generator.conditional and args.label is not None:
         raise ConfigError(f"--class: {args.model} is an unconditional generator; it takes no class")
-    names = load(args.params).data.class_names if Path(args.params).is_file() else list(CLASS_NAMES)
+    names = load(args.params, check_data=False).data.class_names if Path(args.params).is_file() else list(CLASS_NAMES)
     if generator.conditional and len(names) != generator.classes:
         names = [str(i) for i in range(generator.classes)]  # a model of other data than params.yaml's: indices
-    z, _ = fixed_latents(generator.latent_dim, args.n, args.seed)
+    z = latents(generator.latent_dim, args.n, args.seed)
     labels = np.full(args.n, _class_index(args.label, names) if args.label else 0, np.int32)
     cols = math.ceil(math.sqrt(args.n))
     save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)
@@ -162,8 +172,8 @@ def _explore(args) -> None:
     from .explore import write_figures
     from .features import FeatureExtractor
     from .io import load_model, write_json
-    from .models import Generator
-    from .paths import CLASSIFIER, REAL_FEATURES
+    from .models import Generator, class_shares
+    from .paths import CLASSIFIER, PREPARED, REAL_FEATURES
     from .tracking import generator_file
 
     for path in (CLASSIFIER, REAL_FEATURES):
@@ -172,8 +182,15 @@ def _explore(args) -> None:
                                "run `dvc repro reference` first")
     generator = Generator(load_model(generator_file(args.model)))
     out = Path(args.out)
+    shares = None  # equal shares, unless this is the pipeline's data (then its training set's, as evaluate)
+    if generator.conditional and PREPARED.is_file():
+        train_labels = np.load(PREPARED)["train_labels"]
+        if train_labels.max() < generator.classes:
+            shares = class_shares(train_labels, generator.classes)
+    if generator.conditional:
+        print(f"explore: classes drawn by {'their shares in ' + str(PREPARED) if shares is not None else 'equal shares'}")
     table = write_figures(generator, out, FeatureExtractor(load_model(CLASSIFIER)),
-                          np.load(REAL_FEATURES)["test_features"], args.seed)
+                          np.load(REAL_FEATURES)["test_features"], args.seed, shares=shares)
     write_json(out / "truncation.json", table)
     for row in table:
         print(f"explore: truncation {row['truncation']:g}: FID {row['fid']:.2f}, recall {row['recall']:.3f} "
@@ -203,26 +220,30 @@ def main(argv=None) -> int:
         if args.command == "serve":
             from .serve import serve
 
+            if args.max_rows <= 0:
+                raise ConfigError(f"--max-rows: got {args.max_rows}, expected a positive int")
             quiet_tensorflow()
-            serve(args.model, args.host, args.port)
+            serve(args.model, args.host, args.port, args.max_rows)
             return 0
         if args.command == "report":
             from .report import write_report
 
             if args.mlflow_runs < 0:
                 raise ConfigError(f"--mlflow-runs: got {args.mlflow_runs}, expected a positive int")
-            experiment = load(args.params).tracking.experiment if args.mlflow_runs else ""
+            experiment = load(args.params, check_data=False).tracking.experiment if args.mlflow_runs else ""
             print(f"report: {write_report(Path('.'), args.mlflow_runs, experiment)}")
             return 0
         if args.command == "tracking":
             from .tracking import sync_saved
 
-            print(sync_saved(load(args.params).tracking.enabled))
+            tracking = load(args.params, check_data=False).tracking
+            print(sync_saved(tracking.enabled, tracking.experiment if tracking.register_model else None))
             return 0
         if args.command == "compare":
             from .compare import compare
 
-            print(compare(args.experiment or load(args.params).tracking.experiment, args.max_runs, args.markdown))
+            experiment = args.experiment or load(args.params, check_data=False).tracking.experiment
+            print(compare(experiment, args.max_runs, args.markdown))
             return 0
         cfg = load(args.params)
         if args.command not in NO_TENSORFLOW:

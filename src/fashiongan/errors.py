@@ -34,5 +34,9 @@ class TrackingError(FashionGanError):
     """The MLflow store cannot be reached or refuses a write."""
 
 
+class TrainingStateError(FashionGanError):
+    """train's resumable state (models/checkpoints) cannot be used as it is."""
+
+
 class Diverged(FashionGanError):
     """Training produced a non-finite loss; the message names the step and the losses."""

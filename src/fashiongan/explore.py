@@ -8,7 +8,9 @@ truncation trade-off. `fashiongan explore` writes them for any generator (file o
   through embeddings no label has: what G does between the classes it was taught.
 - Truncation scales z toward the mean of its distribution (0) by psi (StyleGAN's truncation, in z
   since these models have no mapping network): psi 1.0 is the untruncated generator; smaller psi
-  trades variety (recall) for typicality. Each psi is scored by FID and recall on the same 2k latents.
+  trades variety (recall) for typicality. Each psi is scored by FID and recall on the same 2k latents,
+  classes drawn by the training set's shares (as evaluate's samples); a self-conditioned
+  generator's cluster-picking coordinate is not truncated (Generator.truncate).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from PIL import Image
 from . import metrics, plots
 from .data import to_uint8
 from .io import atomic_path
-from .models import Generator
+from .models import Generator, class_labels, latents
 
 TRUNCATIONS = (1.0, 0.7, 0.5)
 TRUNCATION_SAMPLES = 2000  # as the training-time FID probe: enough to rank, seconds to score
@@ -64,13 +66,14 @@ def class_morph(generator: Generator, steps: int = 10, seed: int = 0) -> np.ndar
 
 
 def truncation_tradeoff(generator: Generator, extractor, test_features: np.ndarray, n: int = TRUNCATION_SAMPLES,
-                        seed: int = 0, truncations=TRUNCATIONS) -> tuple[dict[float, np.ndarray], list[dict]]:
-    """Images (uint8 (n, 28, 28)) per psi, and a table row per psi: FID and recall vs `test_features`."""
-    z = np.random.default_rng(seed).standard_normal((n, generator.latent_dim)).astype(np.float32)
-    labels = (np.arange(n) % max(generator.classes, 1)).astype(np.int32)
+                        seed: int = 0, truncations=TRUNCATIONS, shares=None) -> tuple[dict[float, np.ndarray], list[dict]]:
+    """Images (uint8 (n, 28, 28)) per psi, and a table row per psi: FID and recall vs `test_features`.
+    `shares`: the training set's class shares (None: equal)."""
+    z = latents(generator.latent_dim, n, seed)
+    labels = class_labels(n, np.ones(max(generator.classes, 1)) if shares is None else shares)
     images, table = {}, []
     for psi in truncations:
-        images[psi] = to_uint8(generator.draw(psi * z, labels))
+        images[psi] = to_uint8(generator.draw(generator.truncate(z, psi), labels))
         features = extractor.features(images[psi])
         _, recall = metrics.precision_recall(test_features[:n], features)
         table.append({"truncation": psi, "fid": round(metrics.fid(features, test_features), 3),
@@ -90,7 +93,7 @@ def save_strip_and_gif(png: Path, gif: Path, frames: np.ndarray, milliseconds: i
 
 
 def write_figures(generator: Generator, out: Path, extractor, test_features: np.ndarray, seed: int = 0,
-                  n: int = TRUNCATION_SAMPLES, class_names=None) -> list[dict]:
+                  n: int = TRUNCATION_SAMPLES, class_names=None, shares=None) -> list[dict]:
     """Every figure of this module into `out`; returns the truncation table."""
     out.mkdir(parents=True, exist_ok=True)
     save_strip_and_gif(out / "interpolation.png", out / "interpolation.gif", interpolations(generator, seed=seed))
@@ -99,6 +102,6 @@ def write_figures(generator: Generator, out: Path, extractor, test_features: np.
         names = class_names or [str(c) for c in range(len(morph))]
         plots.save_grid(out / "class_morph.png", morph.reshape(-1, 28, 28), *morph.shape[:2],
                         row_labels=[f"{a} → {b}" for a, b in zip(names, [*names[1:], names[0]])])
-    images, table = truncation_tradeoff(generator, extractor, test_features, n, seed)
+    images, table = truncation_tradeoff(generator, extractor, test_features, n, seed, shares=shares)
     plots.save_truncation(out / "truncation.png", {psi: grid[:64] for psi, grid in images.items()}, table)
     return table

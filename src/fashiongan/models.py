@@ -22,6 +22,7 @@ from keras import layers, ops
 from .config import ModelConfig
 
 IMAGE_SHAPE = (28, 28, 1)
+CLUSTER_DRAWING = "_by_cluster_share"  # the name suffix that marks a self-conditioned generator (drawing_clusters)
 
 
 def mlp_generator_body(x, synchronized=False):
@@ -143,14 +144,35 @@ def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
     within = (u - ops.take(lower, cluster)) / ops.take(shares, cluster)
     first = root2 * ops.erfinv(2.0 * ops.clip(within, 1e-6, 1.0 - 1e-6) - 1.0)
     fresh = ops.concatenate([first[:, None], z[:, 1:]], axis=1)
-    return keras.Model(z, generator([fresh, cluster]), name=f"{generator.name}_by_cluster_share")
+    return keras.Model(z, generator([fresh, cluster]), name=f"{generator.name}{CLUSTER_DRAWING}")
 
 
-def fixed_latents(latent_dim: int, n: int, seed: int, classes: int = 10):
-    """A fixed latent batch and labels (n/classes of each class, in order), for grids, FID and samples."""
-    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-    labels = (np.arange(n) // max(1, n // classes)).clip(0, classes - 1).astype(np.int32)
-    return z, labels
+def latents(latent_dim: int, n: int, seed: int) -> np.ndarray:
+    """A fixed latent draw: the same seed gives the same z, for grids, FIDs and samples."""
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+
+
+def class_shares(train_labels: np.ndarray, classes: int) -> np.ndarray:
+    """Each class's share of the training set: what a generator that learned the data draws."""
+    return np.bincount(train_labels, minlength=classes) / len(train_labels)
+
+
+def class_labels(n: int, shares) -> np.ndarray:
+    """n labels in which every prefix holds each class in its share, to within one image: label i
+    goes to the class furthest behind its quota. So the first k samples of any draw hold the
+    training set's class mix, whatever k a metric takes."""
+    shares = np.asarray(shares, np.float64) / np.sum(shares)
+    labels, counts = np.empty(n, np.int32), np.zeros(len(shares))
+    for i in range(n):
+        labels[i] = np.argmax(shares * (i + 1) - counts)
+        counts[labels[i]] += 1
+    return labels
+
+
+def grid_latents(latent_dim: int, rows: int, cols: int, seed: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed draw for an image grid with one class per row (row r: class r mod classes)."""
+    labels = np.repeat(np.arange(rows) % max(classes, 1), cols).astype(np.int32)
+    return latents(latent_dim, rows * cols, seed), labels
 
 
 @dataclass(frozen=True)
@@ -183,7 +205,23 @@ class Generator:
                           training=False) for i in range(0, len(z), batch)]
         return np.concatenate([np.asarray(o) for o in out])
 
-    def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """n images from the fixed latents of `seed`, with their labels (n/classes of each class, in order)."""
-        z, labels = fixed_latents(self.latent_dim, n, seed, max(self.classes, 1))
-        return self.draw(z, labels), labels
+    @property
+    def draws_clusters(self) -> bool:
+        """A self-conditioned generator (drawing_clusters): z's first coordinate picks the cluster."""
+        return self.model.name.endswith(CLUSTER_DRAWING)
+
+    def truncate(self, z: np.ndarray, psi: float) -> np.ndarray:
+        """z scaled toward its mean by psi (truncation), only where it is latent noise: the
+        coordinate that picks a self-conditioned generator's cluster keeps its value, or psi < 1
+        would favour the middle clusters and mix mode dropping into typicality."""
+        truncated = psi * np.asarray(z, np.float32)
+        if self.draws_clusters:
+            truncated[:, 0] = z[:, 0]
+        return truncated
+
+    def sample(self, n: int, seed: int, shares=None) -> tuple[np.ndarray, np.ndarray]:
+        """n images from the fixed latents of `seed` and their labels: classes drawn by `shares`
+        (the training set's, models.class_shares; None: equal), every prefix in those shares."""
+        labels = class_labels(n, np.ones(self.classes) if shares is None else shares) if self.conditional \
+            else np.zeros(n, np.int32)
+        return self.draw(latents(self.latent_dim, n, seed), labels), labels

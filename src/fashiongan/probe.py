@@ -1,5 +1,7 @@
 """The FID of a generator while it trains: a fixed latent draw scored against the real test set in
-the classifier's feature space, as evaluate scores the final samples."""
+the classifier's feature space, measured as evaluate measures the final samples (classes drawn by
+the training set's shares, images rounded to uint8 as they are saved), so that fid.csv and
+metrics.json hold one metric."""
 
 from __future__ import annotations
 
@@ -7,17 +9,22 @@ import keras
 import numpy as np
 
 from . import metrics
+from .data import to_uint8
+from .errors import Diverged
 from .features import FeatureExtractor
-from .models import Generator, fixed_latents
+from .models import Generator, class_labels, latents
 
 
 class FidProbe:
     def __init__(self, classifier: keras.Model, test_features: np.ndarray, latent_dim: int, n: int, seed: int,
-                 classes: int = 10):
+                 shares):
         self.extractor = FeatureExtractor(classifier)
         self.real_statistics = metrics.feature_statistics(test_features)
-        self.z, self.labels = fixed_latents(latent_dim, n, seed, classes)
+        self.z, self.labels = latents(latent_dim, n, seed), class_labels(n, shares)
 
     def __call__(self, generator: keras.Model) -> float:
-        features = self.extractor.features(Generator(generator).draw(self.z, self.labels))
+        images = Generator(generator).draw(self.z, self.labels)
+        if not np.isfinite(images).all():  # rounding to uint8 would hide it
+            raise Diverged("the generator's output is not finite")
+        features = self.extractor.features(to_uint8(images))
         return metrics.frechet_distance(*metrics.feature_statistics(features), *self.real_statistics)

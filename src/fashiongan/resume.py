@@ -1,9 +1,12 @@
 """Train's resumable state in models/checkpoints: TensorFlow checkpoints of the `Trainer`, the
-per-step and FID logs, and state.json (the params fingerprint, the MLflow run, finished or not).
+per-step and FID logs, and state.json (the digests of the run's inputs, its MLflow run, finished or not).
 
 An interrupted run (Ctrl-C, SIGTERM, kill -9) resumes from its last checkpoint, in the same MLflow
-run, when the params that decide the training trajectory are unchanged. The logs live beside the
-checkpoints because DVC deletes a stage's outputs before it runs.
+run, only when everything that decides its result is unchanged: the params that decide the
+training trajectory, the code `train` runs (lineage.stage_code, the files dvc.yaml lists) and the
+files it reads (the prepared data, the classifier and its features). Anything else starts afresh
+and says which of them changed. The logs live beside the checkpoints because DVC deletes a
+stage's outputs before it runs.
 
 Under multi_worker only the chief keeps this state; every other worker must still take part in
 each checkpoint save (MultiWorkerMirroredStrategy needs them all), so it saves into a scratch
@@ -15,26 +18,45 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, flatten
+from .errors import TrainingStateError
 from .io import StepLog, atomic_path, write_json
-from .paths import CHECKPOINTS, FID_LOG, HISTORY_LOG, TRAIN_STATE as STATE
+from .lineage import code_digests, file_digest
+from .paths import CHECKPOINTS, CLASSIFIER, FID_LOG, HISTORY_LOG, PREPARED, REAL_FEATURES, TRAIN_STATE as STATE
 
 FID_COLUMNS = ("fid", "seconds")
+INPUT_FILES = (PREPARED, CLASSIFIER, REAL_FEATURES)  # train's data deps in dvc.yaml
 
 
-def fingerprint(cfg: Config) -> str:
-    """What decides the training trajectory: a checkpoint resumes only under the same one."""
-    keys = flatten(cfg, ("seed", "data", "model", "train"))
-    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def inputs(cfg: Config) -> dict[str, str]:
+    """A digest of each thing that decides a training run's result: a checkpoint resumes only
+    when all of them are unchanged."""
+    params = flatten(cfg, ("seed", "data", "model", "train"))
+    return ({"params": hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()}
+            | code_digests("train")
+            | {path.as_posix(): file_digest(path) for path in INPUT_FILES if path.is_file()})
+
+
+def _not_resumable(state: dict, now: dict[str, str]) -> str | None:
+    """Why an unfinished run's checkpoint cannot resume under `now` (None: it can)."""
+    before = state.get("inputs")
+    if before is None:
+        return "its state records no inputs (made by an older fashiongan)"
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if not changed:
+        return None
+    named = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    return f"{named} changed since it was saved"
 
 
 @dataclass
 class TrainingState:
-    fingerprint: str
+    inputs: dict[str, str]
     resuming: bool
     run_id: str | None  # of the interrupted run, when resuming
     start_step: int
@@ -48,7 +70,7 @@ class TrainingState:
 
     def record(self, run_id: str | None, finished: bool) -> None:
         if self.chief:
-            write_json(STATE, {"fingerprint": self.fingerprint, "run_id": run_id, "finished": finished})
+            write_json(STATE, {"inputs": self.inputs, "run_id": run_id, "finished": finished})
 
     def seconds_before(self) -> float:
         """Training seconds logged with the last FID row: a resumed run counts on from there."""
@@ -68,15 +90,27 @@ class TrainingState:
 
 def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str = "") -> TrainingState:
     """Restore `checkpoint` (a tf.train.Checkpoint with a `step`) from the last checkpoint of an
-    unfinished run with the same fingerprint, or start afresh (the chief clears old state)."""
+    unfinished run with the same inputs, or start afresh (the chief clears old state), saying why
+    when an unfinished run's checkpoint is left."""
     import tensorflow as tf
 
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
     state = json.loads(STATE.read_text()) if STATE.exists() else {}
     latest = tf.train.latest_checkpoint(str(CHECKPOINTS))
-    resuming = state.get("fingerprint") == fingerprint(cfg) and not state.get("finished") and latest is not None
+    now = inputs(cfg)
+    unfinished = latest is not None and not state.get("finished", True)
+    why_not = _not_resumable(state, now) if unfinished else None
+    resuming = unfinished and why_not is None
+    if why_not and chief:
+        print(f"train: starting afresh, not resuming the interrupted run's checkpoint {Path(latest).name}: "
+              f"{why_not}", file=sys.stderr)
     if resuming:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            raise TrainingStateError(f"{latest}: does not match the model it was saved for, although code, data "
+                                     f"and params are unchanged ({type(e).__name__}); delete {CHECKPOINTS} to "
+                                     "start afresh") from None
     elif chief:
         shutil.rmtree(CHECKPOINTS)
         CHECKPOINTS.mkdir(parents=True)
@@ -86,6 +120,6 @@ def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str
     fid_log = StepLog(directory / FID_LOG.name, FID_COLUMNS)
     history.keep_through(start_step)
     fid_log.keep_through(start_step)
-    return TrainingState(fingerprint(cfg), resuming, state.get("run_id") if resuming else None, start_step,
+    return TrainingState(now, resuming, state.get("run_id") if resuming else None, start_step,
                          history, fid_log, tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=3),
                          chief)

@@ -103,6 +103,7 @@ class Trainer:
             **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
         )
         self._compiled = {}
+        self._finite = None
 
     def _optimizer(self, learning_rate, updates_per_step):
         if self.cfg.lr_decay:
@@ -194,6 +195,18 @@ class Trainer:
     def steps_per_epoch(self, n_images: int) -> int:
         return steps_per_epoch(self.cfg, n_images)
 
+    def non_finite_variables(self) -> list[str]:
+        """The names of the run's float variables (G, D, the weight average, the optimizers'
+        slots: all a checkpoint holds) that hold a NaN or an infinity."""
+        if self._finite is None:
+            models = [self.gan.generator, self.gan.discriminator, self.g_optimizer, self.d_optimizer]
+            variables = [v for m in models + ([self.ema_generator] if self.ema_generator is not None else [])
+                         for v in m.variables if tf.as_dtype(v.dtype).is_floating]
+            self._finite = (tf.function(lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])),
+                            [v.path for v in variables])
+        check, names = self._finite
+        return [name for name, finite in zip(names, check().numpy()) if not finite]
+
 
 def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: int, events, on_metrics,
         progress=None, stop_requested=lambda: False) -> bool:
@@ -201,8 +214,10 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
     for each `(every, event)` in events, `event(step)` whenever step is a multiple of `every` and
     at the end (samples, checkpoints, FID). Returns False when `stop_requested()` ended it early.
 
-    Chunks end at epoch boundaries (where the data order changes) and at event steps. A non-finite
-    loss raises `Diverged` naming its step, before any event of that chunk runs.
+    Chunks end at epoch boundaries (where the data order changes) and at event steps. Every event
+    sees finite losses up to its step and finite weights: a non-finite loss raises `Diverged`
+    naming its first step, non-finite weights name the step after which they were found, so no
+    sample, FID or checkpoint is ever made of a diverged model.
     """
     cfg = trainer.cfg
     images = tf.constant(images)
@@ -213,15 +228,23 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
     order_epoch, order = None, None
     step = int(trainer.step.numpy())
 
-    def hand_over_metrics():
-        nonlocal pending, pending_from
-        rows = np.concatenate([p.numpy() for p in pending])
+    def checked_rows():
+        nonlocal pending
+        rows = np.concatenate([np.asarray(p) for p in pending])
+        pending = [rows]
         bad = ~np.isfinite(rows).all(axis=1)
         if bad.any():
             i = int(np.argmax(bad))
             raise Diverged(f"non-finite loss at step {pending_from + 1 + i}: "
                            + ", ".join(f"{n}={v}" for n, v in zip(METRIC_NAMES, rows[i])))
-        on_metrics(pending_from, rows)
+        if bad_variables := trainer.non_finite_variables():
+            raise Diverged(f"non-finite weights after step {step} (every loss up to it was finite): "
+                           + ", ".join(bad_variables[:3]) + (" ..." if len(bad_variables) > 3 else ""))
+        return rows
+
+    def hand_over_metrics():
+        nonlocal pending, pending_from
+        on_metrics(pending_from, checked_rows())
         pending, pending_from = [], step
 
     while step < total_steps:
@@ -236,9 +259,11 @@ def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: i
             hand_over_metrics()
         if progress is not None:
             progress.update(step - progress.n)
-        for every, event in events:
-            if step % every == 0 or step == total_steps:
-                event(step)
+        due = [event for every, event in events if step % every == 0 or step == total_steps]
+        if due and pending:
+            checked_rows()
+        for event in due:
+            event(step)
         if stop_requested() and step < total_steps:
             if pending:
                 hand_over_metrics()

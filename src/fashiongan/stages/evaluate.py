@@ -15,7 +15,7 @@ from ..config import Config
 from ..errors import MissingInput
 from ..features import FeatureExtractor
 from ..io import load_model, write_json
-from ..models import Generator
+from ..models import Generator, class_shares
 from ..paths import (CLASSIFIER, FID_HISTORY, FIGURES, GENERATOR, METRICS, METRICS_DETAILS, PREPARED,
                      REAL_FEATURES, REFERENCE, SAMPLES, TEST_NEAREST_TRAIN)
 
@@ -28,7 +28,7 @@ def run(cfg: Config) -> None:
         raise MissingInput(f"{REFERENCE}: computed for n={reference['n']}, but evaluate.n is {n}: "
                            "run `dvc repro` (or `fashiongan reference`) first")
     real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
-    images, labels = samples["images"][:n], samples["labels"][:n]
+    images, labels = samples["images"][:n], samples["labels"][:n]  # any first n hold the classes in their shares
     timings = {}
     extractor = FeatureExtractor(load_model(CLASSIFIER))
     features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
@@ -44,13 +44,16 @@ def run(cfg: Config) -> None:
     result = {k: round(v, 5) if isinstance(v, float) else v for k, v in result.items()}
 
     nearest = metrics.nearest_indices(features[:8], real["train_features"], k=3)
+    prepared = np.load(PREPARED)
     plots.save_class_histogram(FIGURES / "class_histogram.png", histograms, cfg.data.class_names)
-    plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], np.load(PREPARED)["train_images"][nearest])
+    plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], prepared["train_images"][nearest])
     plots.save_fid_curve(FIGURES / "fid_by_step.png", np.loadtxt(FID_HISTORY, delimiter=",", skiprows=1, ndmin=2),
                          result["fid_real"])
     generator = Generator(load_model(GENERATOR))
+    shares = class_shares(prepared["train_labels"], generator.classes) if generator.conditional else None
     truncation = metrics.timed(timings, "explore", lambda: explore.write_figures(
-        generator, FIGURES, extractor, real["test_features"], cfg.seed, class_names=cfg.data.class_names))
+        generator, FIGURES, extractor, real["test_features"], cfg.seed, class_names=cfg.data.class_names,
+        shares=shares))
     timings["total"] = time.perf_counter() - started
     write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
                                  "memorisation": memorised, "class_histograms": histograms,
@@ -60,12 +63,11 @@ def run(cfg: Config) -> None:
     run = tracking.continue_run(cfg.tracking.enabled)
     run.set_tags({"evaluate.n": n})
     run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
-    for path in (METRICS, METRICS_DETAILS, *sorted(FIGURES.glob("*.png")), *sorted(FIGURES.glob("*.gif"))):
+    for path in tracking.evaluation_files():
         run.log_artifact(path, "evaluation")
     model_uri = run.log_generator(
         GENERATOR, register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,
-        description=f"FID {result['fid']:.3f} (real-data floor {result['fid_real']:.3f}, n={n}); "
-                    f"KID {result['kid']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}")
+        description=tracking.model_description(result))
     run.end("FINISHED")
     print(f"evaluate: FID {result['fid']:.3f} (real {result['fid_real']:.3f}), KID {result['kid']:.4f}, "
           f"precision {result['precision']:.3f}, recall {result['recall']:.3f}, n={n}, "

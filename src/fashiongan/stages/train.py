@@ -19,7 +19,7 @@ from ..data import to_uint8
 from ..probe import FidProbe
 from ..io import load_model, save_model, write_json
 from ..losses import make_loss
-from ..models import Generator, build_gan, fixed_latents
+from ..models import Generator, build_gan, class_shares, grid_latents
 from ..paths import CLASSIFIER, FID_HISTORY, GENERATOR, HISTORY, LOSSES_PLOT, PREPARED, REAL_FEATURES, TRAIN_SUMMARY
 from ..trainer import METRIC_NAMES, Trainer, fit, steps_per_epoch, use_xla
 
@@ -43,60 +43,62 @@ def run(cfg: Config) -> None:
     sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)  # samples, FIDs, the model
     state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task)
 
-    run = tracking.start_run(cfg.tracking.experiment, state.run_id) if cfg.tracking.enabled and chief \
-        else tracking.NoRun()
-    held = {}
-    if state.resuming:
-        # After a kill -9, rows up to the checkpoint may be in the logs while their background
-        # log_batch never reached the store: send those now; later steps are recomputed.
-        _, held = tracking.sync(run, state.history.series() | {"fid": state.fid_log.series()["fid"]})
-    else:
-        run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train", "tracking")))
-        run.set_tags(tracking.provenance_tags() | {
-            "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
-            "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name})
-    state.record(run.run_id, finished=False)
-    already_sent = min(held.get(name, -1) for name in METRIC_NAMES)
-    print(f"train: {cfg.model.arch}, {total_steps} steps "
-          + (f"(resuming at step {state.start_step})" if state.resuming else "(fresh)")
-          + (f" on {replicas} replicas" if replicas > 1 else "") + ("" if chief else f", {task} (not the chief)")
-          + (f", MLflow run {run.run_id} in {tracking.masked(tracking.tracking_uri())}" if run.run_id else ""))
+    run, held, fid_seconds = tracking.NoRun(), {}, []
+    try:  # from here on, an error or a signal ends the MLflow run as FAILED or KILLED
+        if cfg.tracking.enabled and chief:
+            run = tracking.start_run(cfg.tracking.experiment, state.run_id)
+        if state.resuming:
+            # After a kill -9, rows up to the checkpoint may be in the logs while their background
+            # log_batch never reached the store: send those now; later steps are recomputed.
+            _, held = tracking.sync(run, state.history.series() | {"fid": state.fid_log.series()["fid"]})
+        else:
+            run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train")))
+            run.set_tags(tracking.provenance_tags() | {
+                "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
+                "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name})
+        state.record(run.run_id, finished=False)
+        already_sent = min(held.get(name, -1) for name in METRIC_NAMES)
+        print(f"train: {cfg.model.arch}, {total_steps} steps "
+              + (f"(resuming at step {state.start_step})" if state.resuming else "(fresh)")
+              + (f" on {replicas} replicas" if replicas > 1 else "") + ("" if chief else f", {task} (not the chief)")
+              + (f", MLflow run {run.run_id} in {tracking.masked(tracking.tracking_uri())}" if run.run_id else ""))
 
-    def on_metrics(first_step, rows):
-        steps = np.arange(first_step + 1, first_step + 1 + len(rows))
-        state.history.append(steps, rows)
-        fresh = steps > already_sent
-        run.log_series({name: list(zip(steps[fresh], rows[fresh, j])) for j, name in enumerate(METRIC_NAMES)})
+        def on_metrics(first_step, rows):
+            steps = np.arange(first_step + 1, first_step + 1 + len(rows))
+            state.history.append(steps, rows)
+            fresh = steps > already_sent
+            run.log_series({name: list(zip(steps[fresh], rows[fresh, j])) for j, name in enumerate(METRIC_NAMES)})
 
-    grid_z, grid_labels = fixed_latents(cfg.model.latent_dim, 100, cfg.seed, classes)
+        grid_z, grid_labels = grid_latents(cfg.model.latent_dim, 10, 10, cfg.seed, classes)
 
-    def log_samples(step):
-        if step > already_sent:  # else logged before the run was interrupted
-            grid = to_uint8(Generator(sampler).draw(grid_z, grid_labels))
-            run.log_image(plots.image_grid(grid, 10, 10), key="samples", step=step)
+        def log_samples(step):
+            if step > already_sent:  # else logged before the run was interrupted
+                grid = to_uint8(Generator(sampler).draw(grid_z, grid_labels))
+                run.log_image(plots.image_grid(grid, 10, 10), key="samples", step=step)
 
-    def log_fid(step):
-        started = time.time()
-        value = fid_probe(sampler)
-        state.fid_log.append([step], [[value, seconds_before + started - started_training]])
-        if step > held.get("fid", -1):
-            run.log_series({"fid": [(step, value)]})
-        fid_seconds.append(time.time() - started)
+        seconds_before, started_training = state.seconds_before(), time.time()
+        shares = class_shares(labels, classes) if cfg.model.conditional else [1.0]
+        fid_probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
+                             cfg.train.fid_samples, cfg.seed + 1, shares) if cfg.train.fid_every and chief else None
 
-    # Every worker keeps the same event steps (they cut the compiled chunks, which must line up
-    # for the workers' collectives); only the chief's events do anything.
-    def chief_only(event):
-        return event if chief else (lambda step: None)
+        def log_fid(step):
+            started = time.time()
+            value = fid_probe(sampler)
+            state.fid_log.append([step], [[value, seconds_before + started - started_training]])
+            if step > held.get("fid", -1):
+                run.log_series({"fid": [(step, value)]})
+            fid_seconds.append(time.time() - started)
 
-    events, fid_seconds = [(cfg.train.sample_every, chief_only(log_samples))], []
-    if cfg.train.fid_every:
-        fid_probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"],
-                             cfg.model.latent_dim, cfg.train.fid_samples, cfg.seed + 1, classes) if chief else None
-        events.append((cfg.train.fid_every, chief_only(log_fid)))
-    events.append((cfg.train.checkpoint_every, state.save))  # last: a checkpoint at N follows N's events
+        # Every worker keeps the same event steps (they cut the compiled chunks, which must line up
+        # for the workers' collectives); only the chief's events do anything.
+        def chief_only(event):
+            return event if chief else (lambda step: None)
 
-    seconds_before, started_training = state.seconds_before(), time.time()
-    try:
+        events = [(cfg.train.sample_every, chief_only(log_samples))]
+        if cfg.train.fid_every:
+            events.append((cfg.train.fid_every, chief_only(log_fid)))
+        events.append((cfg.train.checkpoint_every, state.save))  # last: a checkpoint at N follows N's events
+
         with runtime.deferred_signals() as requested, \
                 tqdm(total=total_steps, initial=state.start_step, unit="step", mininterval=2, file=sys.stdout) as bar:
             if not fit(trainer, images, labels, total_steps, events, on_metrics, bar, lambda: bool(requested)):
