@@ -204,3 +204,14 @@ def test_a_stalled_download_stops_with_one_line_naming_the_url(tmp_path, monkeyp
     message = str(error.value)
     assert f"download from {mirror}{FILES['train_images'].name} failed (no answer within 0.5 s)" in message
     assert "\n" not in message and not any((tmp_path / "raw").iterdir())  # no .part file left
+
+
+def test_a_subset_of_a_set_stored_class_by_class_holds_every_class_in_its_share():
+    """evaluate.n below the test set's size: the first n images of a set stored class by class would
+    hold its first classes only; the subset every metric uses holds each class in its share."""
+    labels = np.repeat(np.arange(5), [100, 100, 100, 100, 200])
+    chosen = data.class_balanced(labels, 60, seed=0)
+    assert np.bincount(labels[chosen], minlength=5).tolist() == [10, 10, 10, 10, 20]
+    assert len(np.unique(chosen)) == 60
+    np.testing.assert_array_equal(data.class_balanced(labels, 60, seed=0), chosen)  # seeded
+    np.testing.assert_array_equal(data.class_balanced(labels, 600, seed=0), np.arange(600))  # all: as stored

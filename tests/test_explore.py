@@ -35,7 +35,8 @@ def figures(tmp_path_factory):
     out = tmp_path_factory.mktemp("explore")
     generator = Generator(build_generator(ModelConfig("mlp", 8, True, False, 0)))
     test_features = np.random.default_rng(0).standard_normal((500, 128))
-    table = explore.write_figures(generator, out, FeatureExtractor(build_classifier()), test_features, n=200,
+    table = explore.write_figures(generator, out, FeatureExtractor(build_classifier()), test_features,
+                                  np.arange(500) % 10, n=200,
                                   class_names=[f"class {i}" for i in range(10)])
     return out, table
 

@@ -189,8 +189,9 @@ def _explore(args) -> None:
             shares = class_shares(train_labels, generator.classes)
     if generator.conditional:
         print(f"explore: classes drawn by {'their shares in ' + str(PREPARED) if shares is not None else 'equal shares'}")
-    table = write_figures(generator, out, FeatureExtractor(load_model(CLASSIFIER)),
-                          np.load(REAL_FEATURES)["test_features"], args.seed, shares=shares)
+    real = np.load(REAL_FEATURES)
+    table = write_figures(generator, out, FeatureExtractor(load_model(CLASSIFIER)), real["test_features"],
+                          real["test_labels"], args.seed, shares=shares)
     write_json(out / "truncation.json", table)
     for row in table:
         print(f"explore: truncation {row['truncation']:g}: FID {row['fid']:.2f}, recall {row['recall']:.3f} "

@@ -246,6 +246,21 @@ def source_sizes(source: str) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
+def class_balanced(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of n of the labelled images (all of them, in order, if n is their count) holding
+    each class in its share: a seeded stratified draw, so that a subset of a set stored class by
+    class still holds every class (the first n would hold the first classes only)."""
+    if n >= len(labels):
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    try:
+        chosen, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
+    except ValueError as e:  # a class too rare to split, or more classes than n
+        raise DataError(f"cannot draw {n} of {len(labels)} images with every class in its share ({e})") from None
+    return np.sort(chosen)
+
+
 def to_unit_range(images) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1], the generator's output range."""
     return (np.asarray(images, np.float32)[..., None] / 127.5) - 1.0

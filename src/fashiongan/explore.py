@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from . import metrics, plots
-from .data import to_uint8
+from .data import class_balanced, to_uint8
 from .io import atomic_path
 from .models import Generator, class_labels, latents
 
@@ -65,17 +65,19 @@ def class_morph(generator: Generator, steps: int = 10, seed: int = 0) -> np.ndar
     return to_uint8(images).reshape(len(table), steps, 28, 28)
 
 
-def truncation_tradeoff(generator: Generator, extractor, test_features: np.ndarray, n: int = TRUNCATION_SAMPLES,
-                        seed: int = 0, truncations=TRUNCATIONS, shares=None) -> tuple[dict[float, np.ndarray], list[dict]]:
-    """Images (uint8 (n, 28, 28)) per psi, and a table row per psi: FID and recall vs `test_features`.
-    `shares`: the training set's class shares (None: equal)."""
+def truncation_tradeoff(generator: Generator, extractor, test_features: np.ndarray, test_labels: np.ndarray,
+                        n: int = TRUNCATION_SAMPLES, seed: int = 0, truncations=TRUNCATIONS,
+                        shares=None) -> tuple[dict[float, np.ndarray], list[dict]]:
+    """Images (uint8 (n, 28, 28)) per psi, and a table row per psi: FID vs `test_features`, recall
+    vs n of them in their classes' shares. `shares`: the training set's class shares (None: equal)."""
     z = latents(generator.latent_dim, n, seed)
     labels = class_labels(n, np.ones(max(generator.classes, 1)) if shares is None else shares)
+    real = test_features[class_balanced(test_labels, n, seed)]
     images, table = {}, []
     for psi in truncations:
         images[psi] = to_uint8(generator.draw(generator.truncate(z, psi), labels))
         features = extractor.features(images[psi])
-        _, recall = metrics.precision_recall(test_features[:n], features)
+        _, recall = metrics.precision_recall(real, features)
         table.append({"truncation": psi, "fid": round(metrics.fid(features, test_features), 3),
                       "recall": round(recall, 4), "n": n})
     return images, table
@@ -92,8 +94,8 @@ def save_strip_and_gif(png: Path, gif: Path, frames: np.ndarray, milliseconds: i
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0)
 
 
-def write_figures(generator: Generator, out: Path, extractor, test_features: np.ndarray, seed: int = 0,
-                  n: int = TRUNCATION_SAMPLES, class_names=None, shares=None) -> list[dict]:
+def write_figures(generator: Generator, out: Path, extractor, test_features: np.ndarray, test_labels: np.ndarray,
+                  seed: int = 0, n: int = TRUNCATION_SAMPLES, class_names=None, shares=None) -> list[dict]:
     """Every figure of this module into `out`; returns the truncation table."""
     out.mkdir(parents=True, exist_ok=True)
     save_strip_and_gif(out / "interpolation.png", out / "interpolation.gif", interpolations(generator, seed=seed))
@@ -102,6 +104,6 @@ def write_figures(generator: Generator, out: Path, extractor, test_features: np.
         names = class_names or [str(c) for c in range(len(morph))]
         plots.save_grid(out / "class_morph.png", morph.reshape(-1, 28, 28), *morph.shape[:2],
                         row_labels=[f"{a} → {b}" for a, b in zip(names, [*names[1:], names[0]])])
-    images, table = truncation_tradeoff(generator, extractor, test_features, n, seed, shares=shares)
+    images, table = truncation_tradeoff(generator, extractor, test_features, test_labels, n, seed, shares=shares)
     plots.save_truncation(out / "truncation.png", {psi: grid[:64] for psi, grid in images.items()}, table)
     return table

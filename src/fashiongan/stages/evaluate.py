@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import explore, metrics, plots, runtime, tracking
 from ..config import Config
+from ..data import class_balanced
 from ..errors import MissingInput
 from ..features import FeatureExtractor
 from ..io import load_model, write_json
@@ -32,7 +33,8 @@ def run(cfg: Config) -> None:
     timings = {}
     extractor = FeatureExtractor(load_model(CLASSIFIER))
     features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
-    generated = metrics.suite(features, proba, real["test_features"][:n], real["test_labels"][:n], timings)
+    test = class_balanced(real["test_labels"], n, cfg.seed)  # the test images reference scored against
+    generated = metrics.suite(features, proba, real["test_features"][test], real["test_labels"][test], timings)
     fake_nn = metrics.timed(timings, "memorisation", metrics.nearest_distances, features, real["train_features"])
     memorised = metrics.memorisation(fake_nn, np.load(TEST_NEAREST_TRAIN)["distances"])
     if samples["conditional"]:
@@ -52,8 +54,8 @@ def run(cfg: Config) -> None:
     generator = Generator(load_model(GENERATOR))
     shares = class_shares(prepared["train_labels"], generator.classes) if generator.conditional else None
     truncation = metrics.timed(timings, "explore", lambda: explore.write_figures(
-        generator, FIGURES, extractor, real["test_features"], cfg.seed, class_names=cfg.data.class_names,
-        shares=shares))
+        generator, FIGURES, extractor, real["test_features"], real["test_labels"], cfg.seed,
+        class_names=cfg.data.class_names, shares=shares))
     timings["total"] = time.perf_counter() - started
     write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
                                  "memorisation": memorised, "class_histograms": histograms,

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import metrics, runtime
 from ..config import Config
+from ..data import class_balanced
 from ..features import FeatureExtractor
 from ..io import load_model, write_json, write_npz
 from ..paths import CLASSIFIER, REAL_FEATURES, REFERENCE, TEST_NEAREST_TRAIN
@@ -23,10 +24,12 @@ def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.runtime)
     n = cfg.evaluate.n
     real = np.load(REAL_FEATURES)
-    test_features, test_labels = real["test_features"][:n], real["test_labels"][:n]
+    test = class_balanced(real["test_labels"], n, cfg.seed)  # every class in its share, whatever n is
+    test_features, test_labels = real["test_features"][test], real["test_labels"][test]
     timings = {}
-    reference = metrics.suite(real["reference_features"][:n], real["reference_proba"][:n], test_features,
-                              test_labels, timings)
+    chosen = class_balanced(real["reference_labels"], n, cfg.seed)
+    reference = metrics.suite(real["reference_features"][chosen], real["reference_proba"][chosen],
+                              test_features, test_labels, timings)
     distances = metrics.timed(timings, "memorisation", metrics.nearest_distances, test_features,
                               real["train_features"])
     noise = np.random.default_rng(cfg.seed).integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
