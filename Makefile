@@ -85,20 +85,9 @@ bench: setup
 report: setup
 	$(BIN)/fashiongan report $(if $(RUNS),--mlflow-runs $(RUNS))
 
-# A fresh browser opens every experiment on the GenAI overview (traces, token usage), whatever its
-# mlflow.experimentKind tag says: the UI keeps its GenAI / model-training switch in the browser's
-# local storage, default GenAI (MLflow 3.17, mlflow/mlflow#24498). workflowType in the URL
-# overrides it, so make ui prints that URL.
-UI_STORE := sqlite:///$(CURDIR)/mlflow.db
-UI_URL := http://127.0.0.1:$(UI_PORT)/\#/experiments
+# fashiongan ui prints the URL that opens the experiment on its training runs (src/fashiongan/ui.py says why)
 ui: setup
-	@$(BIN)/python -c 'import sys, yaml, mlflow; name = yaml.safe_load(open("params.yaml"))["tracking"]["experiment"]; \
-	  found = mlflow.MlflowClient(sys.argv[1]).get_experiment_by_name(name); \
-	  print(f"MLflow UI: {sys.argv[2]}/{found.experiment_id}/runs?workflowType=machine_learning" if found else \
-	        f"MLflow UI: {sys.argv[2]}?workflowType=machine_learning (no experiment {name!r} yet: make run creates it)")' \
-	  '$(UI_STORE)' '$(UI_URL)'
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri $(UI_STORE) \
-	  --default-artifact-root $(CURDIR)/mlruns --host 127.0.0.1 --port $(UI_PORT) --workers 1
+	$(BIN)/fashiongan ui --port $(UI_PORT)
 
 server: setup
 	$(BIN)/fashiongan server --host $(SERVER_HOST) --port $(SERVER_PORT)

@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
                               description="MLflow housekeeping.")
     trk.add_argument("action", choices=["sync"], help="sync: send the metrics the store missed while it was away")
     trk.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    ui = commands.add_parser(
+        "ui", help="browse the repo's MLflow store (mlflow ui); prints the URL of the experiment's runs",
+        description="Run `mlflow ui` on the repo's embedded store (mlflow.db, mlruns/), one worker, and print the "
+                    "URL that opens the experiment of params.yaml on its training runs (MLflow's own links open "
+                    "it on the GenAI overview in a browser that has not chosen \"Model training\").")
+    ui.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    ui.add_argument("--params", default="params.yaml", help="params file naming the MLflow experiment")
     srv = commands.add_parser(
         "server", help="serve a shared MLflow tracking server (SQLite store, artifacts under the repo)",
         description="Run `mlflow server` for a team on this repo: backend mlflow-server.db, artifacts in "
@@ -211,6 +219,14 @@ def main(argv=None) -> int:
             quiet_tensorflow()
             (_generate if args.command == "generate" else _explore)(args)
             return 0
+        if args.command == "ui":
+            from .ui import experiment_url, ui_command
+
+            root = Path.cwd().resolve()
+            command, env = ui_command(root, args.host, args.port)
+            experiment = load(args.params, check_data=False).tracking.experiment
+            print(f"MLflow UI: {experiment_url(root, f'http://{args.host}:{args.port}', experiment)}", flush=True)
+            os.execve(command[0], command, env)  # the server gets our signals and exit status
         if args.command == "server":
             from .tracking import server_command
 

@@ -1,0 +1,34 @@
+"""`fashiongan ui` (what `make ui` runs): `mlflow ui` on the repo's embedded store, and the URL that
+opens the experiment on its training runs.
+
+A fresh browser opens every experiment on MLflow's GenAI overview (traces, token usage), whatever
+its `mlflow.experimentKind` tag says: MLflow 3.17's UI keeps its GenAI / model-training switch in
+the browser's local storage, GenAI by default (mlflow/mlflow#24498). `workflowType` in the URL
+overrides it, so that is the URL to open.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .paths import MLFLOW_DB, MLRUNS
+
+
+def ui_command(root: Path, host: str, port: int) -> tuple[list[str], dict]:
+    """`mlflow ui` on `root`'s mlflow.db and mlruns/, one worker and no job runner (small-machine settings)."""
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{root / MLFLOW_DB}",
+               "--default-artifact-root", str(root / MLRUNS), "--host", host, "--port", str(port), "--workers", "1"]
+    return command, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def experiment_url(root: Path, base: str, experiment: str) -> str:
+    """The page of `experiment`'s runs in the model-training view (the experiments list if it does not exist yet)."""
+    from mlflow.tracking import MlflowClient
+
+    found = MlflowClient(f"sqlite:///{root / MLFLOW_DB}").get_experiment_by_name(experiment) \
+        if (root / MLFLOW_DB).is_file() else None
+    if found is None:
+        return f"{base}/#/experiments?workflowType=machine_learning (no experiment {experiment!r} yet: make run makes it)"
+    return f"{base}/#/experiments/{found.experiment_id}/runs?workflowType=machine_learning"
