@@ -215,3 +215,11 @@ def test_a_subset_of_a_set_stored_class_by_class_holds_every_class_in_its_share(
     assert len(np.unique(chosen)) == 60
     np.testing.assert_array_equal(data.class_balanced(labels, 60, seed=0), chosen)  # seeded
     np.testing.assert_array_equal(data.class_balanced(labels, 600, seed=0), np.arange(600))  # all: as stored
+
+
+@pytest.mark.parametrize("n", [9995, 10])
+def test_the_class_balanced_subset_takes_any_n(n):
+    """n just below the set's size (5 images left for 10 classes) or one image per class."""
+    labels = np.arange(10000) % 10
+    chosen = data.class_balanced(labels, n, seed=1)
+    assert len(np.unique(chosen)) == n and np.ptp(np.bincount(labels[chosen], minlength=10)) <= 1

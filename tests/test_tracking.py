@@ -117,6 +117,17 @@ def test_a_deleted_run_is_restored_when_train_resumes_it_and_when_a_later_stage_
     assert store.get_run(run.run_id).data.tags["sample.n"] == "10"
 
 
+def test_a_run_resumed_under_another_experiment_goes_on_in_a_new_run_there(store, capsys):
+    """tracking.experiment changed while train was interrupted: its run must not be written to in
+    the old experiment (the new one's UI, compare and registry would never list it)."""
+    old = tracking.start_run("fashiongan")
+    capsys.readouterr()
+    resumed = tracking.start_run("renamed", resume_run_id=old.run_id)
+    assert resumed.run_id != old.run_id
+    assert store.get_run(resumed.run_id).info.experiment_id == store.get_experiment_by_name("renamed").experiment_id
+    assert "is not in experiment 'renamed'" in capsys.readouterr().err
+
+
 class _Answering(http.server.BaseHTTPRequestHandler):
     """A server that answers every request with the status in its class attribute."""
 

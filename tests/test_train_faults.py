@@ -81,6 +81,19 @@ def test_an_error_before_training_ends_the_mlflow_run_it_opened(workdir):
     assert run.info.status == "FAILED"
 
 
+def test_an_error_after_training_ends_the_mlflow_run_too(workdir):
+    """Saving the generator fails (its path is a directory): the run that trained it is FAILED, not RUNNING."""
+    from mlflow.tracking import MlflowClient
+
+    (workdir / "models/generator.keras").mkdir(parents=True)
+    (workdir / "models/generator.keras/in-the-way").touch()
+    result = train(workdir)
+    assert result.returncode != 0
+    state = json.loads((workdir / "models/checkpoints/state.json").read_text())
+    assert not state["finished"]
+    assert MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_run(state["run_id"]).info.status == "FAILED"
+
+
 def test_a_tracking_server_that_is_down_fails_before_training(workdir):
     result = train(workdir, env={"MLFLOW_TRACKING_URI": "http://user:secret@127.0.0.1:9/"})
     assert result.returncode == 1

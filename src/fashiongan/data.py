@@ -249,16 +249,18 @@ def source_sizes(source: str) -> tuple[int, int]:
 def class_balanced(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Indices of n of the labelled images (all of them, in order, if n is their count) holding
     each class in its share: a seeded stratified draw, so that a subset of a set stored class by
-    class still holds every class (the first n would hold the first classes only)."""
+    class still holds every class (the first n would hold the first classes only). Each class
+    gets its share of n rounded by largest remainder (scikit-learn's stratified split refuses
+    an n that leaves fewer images than classes)."""
     if n >= len(labels):
         return np.arange(len(labels))
-    from sklearn.model_selection import train_test_split
-
-    try:
-        chosen, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
-    except ValueError as e:  # a class too rare to split, or more classes than n
-        raise DataError(f"cannot draw {n} of {len(labels)} images with every class in its share ({e})") from None
-    return np.sort(chosen)
+    classes, counts = np.unique(labels, return_counts=True)
+    quotas = counts * n / len(labels)
+    taken = np.floor(quotas).astype(int)
+    taken[np.argsort(taken - quotas, kind="stable")[:n - taken.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), k, replace=False)
+                                   for c, k in zip(classes, taken)]))
 
 
 def to_unit_range(images) -> np.ndarray:

@@ -158,7 +158,7 @@ def class_shares(train_labels: np.ndarray, classes: int) -> np.ndarray:
 
 
 def class_labels(n: int, shares) -> np.ndarray:
-    """n labels in which every prefix holds each class in its share, to within one image: label i
+    """n labels in which every prefix holds each class in its share, to within about one image: label i
     goes to the class furthest behind its quota. So the first k samples of any draw hold the
     training set's class mix, whatever k a metric takes."""
     shares = np.asarray(shares, np.float64) / np.sum(shares)

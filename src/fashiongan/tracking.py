@@ -214,6 +214,7 @@ class Run:
         self._pending = []
         self.lost = None  # why the store stopped answering, once it has
 
+    @_survives_outage
     def log_params(self, params: dict) -> None:
         from mlflow.entities import Param
 
@@ -241,6 +242,7 @@ class Run:
         for future in self._pending:
             future.cancel()
         self._pending = []
+        self._sender.shutdown(wait=False, cancel_futures=True)
 
     def last_step(self, key: str) -> int:
         """The highest step logged for metric `key` (-1 if none): what a resumed run already sent."""
@@ -359,11 +361,14 @@ class Run:
     def end(self, status: str = "FINISHED") -> None:
         import mlflow
 
-        self.flush()
-        if (active := mlflow.active_run()) and active.info.run_id == self.run_id:
-            mlflow.end_run(status)
-        else:
-            self.client.set_terminated(self.run_id, status=status)
+        try:
+            self.flush()  # a refused batch is raised after the run is ended, not instead of ending it
+        finally:
+            self._sender.shutdown(wait=False, cancel_futures=True)
+            if (active := mlflow.active_run()) and active.info.run_id == self.run_id:
+                mlflow.end_run(status)
+            else:
+                self.client.set_terminated(self.run_id, status=status)
 
 
 class NoRun(Run):
@@ -451,7 +456,10 @@ def _check_server(uri: str, timeout: float = 5.0) -> None:
 def start_run(experiment: str, resume_run_id: str | None = None, tags: dict | None = None) -> Run:
     client, experiment_id = client_for_experiment(experiment)
     with _one_line_errors(client.tracking_uri):
-        if resume_run_id:
+        if resume_run_id and client.get_run(resume_run_id).info.experiment_id != experiment_id:
+            print(f"train: the interrupted run {resume_run_id} is not in experiment {experiment!r} "
+                  "(tracking.experiment changed): its training resumes in a new run there", file=sys.stderr)
+        elif resume_run_id:
             _restore_run(client, resume_run_id)
             client.update_run(resume_run_id, status="RUNNING")
             return Run(client, resume_run_id)

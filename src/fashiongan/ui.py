@@ -25,10 +25,16 @@ def ui_command(root: Path, host: str, port: int) -> tuple[list[str], dict]:
 
 def experiment_url(root: Path, base: str, experiment: str) -> str:
     """The page of `experiment`'s runs in the model-training view (the experiments list if it does not exist yet)."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    found = MlflowClient(f"sqlite:///{root / MLFLOW_DB}").get_experiment_by_name(experiment) \
-        if (root / MLFLOW_DB).is_file() else None
+    from .errors import TrackingError
+
+    store = f"sqlite:///{root / MLFLOW_DB}"
+    try:
+        found = MlflowClient(store).get_experiment_by_name(experiment) if (root / MLFLOW_DB).is_file() else None
+    except MlflowException as e:
+        raise TrackingError(f"MLflow store {store}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
     if found is None:
         return f"{base}/#/experiments?workflowType=machine_learning (no experiment {experiment!r} yet: make run makes it)"
     return f"{base}/#/experiments/{found.experiment_id}/runs?workflowType=machine_learning"

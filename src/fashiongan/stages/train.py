@@ -6,6 +6,7 @@ this stage; only the chief writes outputs and the MLflow run.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -51,7 +52,7 @@ def run(cfg: Config) -> None:
             # After a kill -9, rows up to the checkpoint may be in the logs while their background
             # log_batch never reached the store: send those now; later steps are recomputed.
             _, held = tracking.sync(run, state.history.series() | {"fid": state.fid_log.series()["fid"]})
-        else:
+        if run.run_id != state.run_id:  # a new run (also when resuming a run that was not tracked there)
             run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train")))
             run.set_tags(tracking.provenance_tags() | {
                 "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
@@ -105,27 +106,28 @@ def run(cfg: Config) -> None:
                 step = int(trainer.step.numpy())
                 state.save(step)
                 print(f"train: stopped by signal {requested[0]} at step {step}; checkpoint saved", file=sys.stderr)
-    except BaseException:
-        run.set_tags({"failed_at_step": int(trainer.step.numpy())})
-        run.end("KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED")
-        raise
-    train_seconds = time.time() - started_training
-    if not chief:
-        state.discard_scratch()
-        print(f"train: {task} done; the chief writes the outputs")
-        return
+        train_seconds = time.time() - started_training
+        if not chief:
+            state.discard_scratch()
+            print(f"train: {task} done; the chief writes the outputs")
+            return
 
-    save_model(sampler, GENERATOR)
-    state.publish(HISTORY, FID_HISTORY)
-    plots.save_loss_curves(LOSSES_PLOT, state.history.series())
-    summary = {"steps": total_steps, "train_seconds": round(train_seconds, 1),
-               "steps_per_second": round((total_steps - state.start_step) / train_seconds, 2),
-               "fid_seconds": round(sum(fid_seconds), 1), "resumed_from_step": state.start_step}
-    write_json(TRAIN_SUMMARY, summary)
-    run.log_series({f"train.{k}": [(total_steps, v)] for k, v in summary.items()})
-    run.log_artifact(LOSSES_PLOT, "figures")
-    run.flush()
-    tracking.write_run_file(run)
-    state.record(run.run_id, finished=True)
+        save_model(sampler, GENERATOR)
+        state.publish(HISTORY, FID_HISTORY)
+        plots.save_loss_curves(LOSSES_PLOT, state.history.series())
+        summary = {"steps": total_steps, "train_seconds": round(train_seconds, 1),
+                   "steps_per_second": round((total_steps - state.start_step) / train_seconds, 2),
+                   "fid_seconds": round(sum(fid_seconds), 1), "resumed_from_step": state.start_step}
+        write_json(TRAIN_SUMMARY, summary)
+        run.log_series({f"train.{k}": [(total_steps, v)] for k, v in summary.items()})
+        run.log_artifact(LOSSES_PLOT, "figures")
+        run.flush()
+        tracking.write_run_file(run)
+        state.record(run.run_id, finished=True)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a store that refuses these must not hide the error itself
+            run.set_tags({"failed_at_step": int(trainer.step.numpy())})
+            run.end("KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED")
+        raise
     print(f"train: {total_steps - state.start_step} steps in {train_seconds:.0f} s "
           f"({summary['steps_per_second']} steps/s) -> {GENERATOR}")
