@@ -11,9 +11,10 @@ same files' digests, so DVC and the resume rule agree on what "the same code" is
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 from pathlib import Path
+
+from .io import file_digest
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -53,11 +54,6 @@ def stage_code(stage: str) -> set[str]:
             seen.add(module)
             todo.extend(_imports(module))
     return {m for m in seen if module_file(m).name != "__init__.py" and m != "fashiongan.cli"}
-
-
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def code_digests(stage: str) -> dict[str, str]:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from .config import Config, flatten
 from .errors import TrainingStateError
-from .io import StepLog, atomic_path, write_json
-from .lineage import code_digests, file_digest
+from .io import StepLog, atomic_path, file_digest, write_json
+from .lineage import code_digests
 from .paths import CHECKPOINTS, CLASSIFIER, FID_LOG, HISTORY_LOG, PREPARED, REAL_FEATURES, TRAIN_STATE as STATE
 
 FID_COLUMNS = ("fid", "seconds")

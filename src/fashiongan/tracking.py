@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 import filelock  # noqa: E402
 
 from .errors import MissingInput, ModelFileError, TrackingError  # noqa: E402
+from .io import file_digest  # noqa: E402
 from .paths import (FID_LOG, FIGURES, GENERATOR, GRID, HISTORY_LOG, LOSSES_PLOT, METRICS, METRICS_DETAILS,  # noqa: E402
                     MLFLOW_DB, MLFLOW_LOCK, MLRUNS, RUN_FILE, SERVER_ARTIFACTS, SERVER_DB, TRAIN_STATE, TRAIN_SUMMARY)
 
@@ -163,11 +163,6 @@ def _survives_outage(method):
     return guarded
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _restore_experiment(client, experiment) -> None:
     client.restore_experiment(experiment.experiment_id)
     print(f"fashiongan: MLflow experiment {experiment.name!r} (id {experiment.experiment_id}) had been deleted; "
@@ -284,12 +279,12 @@ class Run:
         logged = self.generator_model()
         if logged is None:
             uri = self._log_generator_model(path)
-        elif _sha256(held := generator_file(logged.model_uri)) == _sha256(path):
+        elif file_digest(held := generator_file(logged.model_uri)) == file_digest(path):
             uri = logged.model_uri
         else:
             raise TrackingError(
-                f"{path} (sha256 {_sha256(path)[:12]}) is not the generator MLflow run {self.run_id} holds "
-                f"({logged.model_uri}, sha256 {_sha256(held)[:12]}): {RUN_FILE} and {path} come from different "
+                f"{path} (sha256 {file_digest(path)[:12]}) is not the generator MLflow run {self.run_id} holds "
+                f"({logged.model_uri}, sha256 {file_digest(held)[:12]}): {RUN_FILE} and {path} come from different "
                 "trainings; restore the pair (`dvc checkout`) or train again (`dvc repro --force train`)")
         if register_as:
             self.register_generator(uri, register_as, description)
