@@ -13,8 +13,9 @@ import pytest
 RENDERED = """
 return {
   images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
-  rows: [...document.querySelectorAll('#experiments tr.experiment')].map(tr => tr.cells[0].textContent),
-  headers: [...document.querySelectorAll('#experiments th')].map(th => th.textContent),
+  rows: [...document.querySelectorAll('table.experiments tr.experiment')].map(tr => tr.cells[0].textContent),
+  names: [...document.querySelectorAll('table.experiments tr.experiment .name')].map(span => span.textContent),
+  headers: [...document.querySelectorAll('table.experiments th')].map(th => th.textContent),
   requests: performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:')),
 };
 """
@@ -44,7 +45,8 @@ def chromium():
 
 
 def rendered(page: Path) -> dict:
-    """What Chromium shows of `page` once loaded: each image's natural width, the experiment table's rows."""
+    """What Chromium shows of `page` once loaded: each image's natural width; the rows of every experiments table
+    (one per ruler), by the text of their first cell; every experiment name in them; their headers."""
     with chromium() as driver:
         driver.get(page.resolve().as_uri())  # returns after the load event: every image fetched and decoded
         return driver.execute_script(RENDERED)

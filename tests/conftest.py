@@ -36,7 +36,7 @@ UNIT_PARAMS = {
     "seed": 0,
     "runtime": {"threads": 0, "deterministic": True},
     "data": {"source": "fashion-mnist", "class_names": list(CLASS_NAMES), "train_limit": None},
-    "classifier": {"epochs": 1, "batch_size": 128, "learning_rate": 0.002},
+    "classifier": {"ruler": "auto", "epochs": 1, "batch_size": 128, "learning_rate": 0.002},
     "model": {"arch": "mlp", "latent_dim": 16, "conditional": False, "spectral_norm": False, "clusters": 0},
     "train": {"epochs": 1, "batch_size": 32, "loss": "bce", "learning_rate": 0.0002, "lr_g": None, "lr_d": None,
               "beta_1": 0.5, "gp_weight": 10.0, "d_steps": 1, "lr_decay": 0.0, "ema": 0.999, "ema_warmup": False,

@@ -116,8 +116,8 @@ def test_make_report_compares_every_experiment_in_a_page_chromium_renders_offlin
     listed = json.loads(sh(["dvc", "exp", "show", "--json"], repo).stdout)
     expected = len(listed) + sum(len(commit.get("experiments") or []) for commit in listed)  # workspace included
     shown = rendered(repo / "reports/index.html")
-    assert len(shown["rows"]) == expected == 4, shown["rows"]
-    assert set(dvc_experiments(repo)) <= set(shown["rows"]) and "workspace" in shown["rows"]
+    assert len(shown["names"]) == expected == 4, shown["names"]
+    assert set(dvc_experiments(repo)) <= set(shown["names"]) and "workspace" in shown["names"]
     assert "train.learning_rate" in shown["headers"] and "FID" in shown["headers"]
     assert len(shown["images"]) >= expected + 1 and all(i["width"] > 0 for i in shown["images"]), shown["images"]
     assert shown["requests"] == []
@@ -126,7 +126,7 @@ def test_make_report_compares_every_experiment_in_a_page_chromium_renders_offlin
     shown = rendered(repo / "reports/index.html")
     _, runs = mlflow_runs(uri)
     newest = sorted(runs, key=lambda r: r.info.start_time)[-2:]
-    assert sorted(shown["rows"]) == sorted(r.info.run_name for r in newest)
+    assert sorted(shown["names"]) == sorted(r.info.run_name for r in newest)
     assert all(i["width"] > 0 for i in shown["images"]) and shown["requests"] == []
 
 

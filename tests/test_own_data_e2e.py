@@ -37,11 +37,17 @@ def test_the_pipeline_trains_samples_and_evaluates_on_a_directory_of_idx_files(b
     assert recorded["train_images"] == 1200 and recorded["test_images"] == 400
     assert recorded["sha256"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                                   for p in (repo / "shapes").iterdir()}
-    # the classifier (the metrics' feature space) learnt these two classes
-    assert json.loads((repo / "reports/classifier.json").read_text())["test_accuracy"] > 0.9
+    # the classifier stage trained a ruler of these two classes, and every number names it
+    classifier = json.loads((repo / "reports/classifier.json").read_text())
+    assert classifier["source"] == "trained" and classifier["test_accuracy"] > 0.9
     from fashiongan.io import load_model
+    from fashiongan.ruler import ruler_id
 
     assert load_model(repo / "models/classifier.keras").output.shape[-1] == 2
+    own = ruler_id(repo / "models/classifier.keras")
+    assert own != json.loads((repo / "rulers/fashion-mnist.json").read_text())["id"]
+    for report in ("reports/classifier.json", "reports/metrics.json", "reports/train/summary.json"):
+        assert json.loads((repo / report).read_text())["ruler"] == own, report
     samples = np.load(repo / "data/samples/samples.npz")
     assert samples["images"].shape == (400, 28, 28) and sorted(set(samples["labels"].tolist())) == [0, 1]
     metrics = json.loads((repo / "reports/metrics.json").read_text())

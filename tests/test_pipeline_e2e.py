@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from pipeline_repo import env_for, make_repo, sh
+from pipeline_repo import ROOT, env_for, make_repo, sh
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,14 @@ def test_every_output_is_written(built):
     assert 0 < float(fids[0]["seconds"]) < float(fids[1]["seconds"]) <= float(fids[2]["seconds"])
     for figure in ("class_histogram", "nearest_neighbours", "fid_by_step"):
         assert (repo / f"reports/figures/{figure}.png").is_file()
-    assert json.loads((repo / "reports/classifier.json").read_text())["test_accuracy"] > 0.5  # chance: 0.1
+    # every number names the shipped ruler that measured it
+    card = json.loads((ROOT / "rulers/fashion-mnist.json").read_text())
+    classifier = json.loads((repo / "reports/classifier.json").read_text())
+    assert classifier["source"] == "rulers/fashion-mnist.keras" and "epochs" not in classifier
+    assert classifier["test_accuracy"] == pytest.approx(card["measured"]["test_accuracy"], abs=5e-4)
+    for report in ("reports/classifier.json", "reports/metrics.json", "reports/metrics_details.json",
+                   "reports/train/summary.json", "data/features/reference.json"):
+        assert json.loads((repo / report).read_text())["ruler"] == card["id"], report
 
 
 @pytest.mark.slow
@@ -81,6 +88,13 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     assert run.data.params["model.clusters"] == str(params["model"]["clusters"])
     assert run.data.params["model.arch"] == run.data.tags["model.arch"]
     assert run.data.tags["git_commit"]
+    card = json.loads((ROOT / "rulers/fashion-mnist.json").read_text())
+    assert run.data.tags["ruler"] == card["id"]
+    inputs = {tag.value: i.dataset for i in run.inputs.dataset_inputs for tag in i.tags
+              if tag.key == "mlflow.data.context"}
+    assert inputs.keys() == {"training", "evaluation"}
+    assert inputs["training"].name == "fashion-mnist/train" and inputs["evaluation"].name == "fashion-mnist/test"
+    assert inputs["training"].digest != inputs["evaluation"].digest
     history = client.get_metric_history(run_id, "g_loss")
     steps = [m.step for m in history]
     assert steps == sorted(steps) and len(steps) == len(set(steps)) == 31
@@ -166,9 +180,11 @@ def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(rep
     runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert {float(r.data.params["train.learning_rate"]) for r in runs} == {before, 0.0003}
-    table = sh(["fashiongan", "compare", "--markdown"], repo).stdout.splitlines()
+    out = sh(["fashiongan", "compare", "--markdown"], repo).stdout
+    table = [line for line in out.splitlines() if line.startswith("|")]
     best = min(runs, key=lambda r: r.data.metrics["eval.fid"])
     assert len(table) == 4 and table[2].startswith(f"| {best.info.run_name} |")
+    assert json.loads((ROOT / "rulers/fashion-mnist.json").read_text())["id"] in out
     # changed params: a fresh run from step 0, not a resume of the finished one
     assert json.loads((repo / "reports/train/summary.json").read_text())["resumed_from_step"] == 0
     metrics = sh(["dvc", "metrics", "show", "--json"], repo).stdout

@@ -15,24 +15,89 @@ def png(seed: int) -> bytes:
     return buffer.getvalue()
 
 
+RULER_A, RULER_B = "3fa9c01b22de", "77aa00bb11cc"
+BASE = {"train.learning_rate": 0.001, "train.epochs": 15, "seed": 42}
+METRICS = {"fid": 9.8, "fid_real": 0.59, "kid": 1.9, "kid_real": -0.07, "recall": 0.67, "recall_real": 0.83}
+
+
 def experiments():
-    base = {"train.learning_rate": 0.001, "train.epochs": 15, "seed": 42}
-    metrics = {"fid": 9.8, "fid_real": 0.59, "kid": 1.9, "kid_real": -0.07, "recall": 0.67, "recall_real": 0.83}
     return [
-        report.Experiment("workspace", base, metrics, png(0), [(64_000.0, 100.0), (128_000.0, 50.0)]),
-        report.Experiment("exp-slow", base | {"train.learning_rate": 0.0002}, metrics | {"fid": 26.3}, png(1),
-                          [(64_000.0, 150.0)]),
-        report.Experiment("exp-failed", base | {"train.epochs": 1}, {}, None, []),
+        report.Experiment("workspace", BASE, METRICS, png(0), [(64_000.0, 100.0), (128_000.0, 50.0)], RULER_A),
+        report.Experiment("exp-slow", BASE | {"train.learning_rate": 0.0002}, METRICS | {"fid": 26.3}, png(1),
+                          [(64_000.0, 150.0)], RULER_A),
+        report.Experiment("exp-failed", BASE | {"train.epochs": 1}, {}, None, [], RULER_A),
     ]
 
 
+def on_other_rulers():
+    """Lower FIDs than ruler A's, on ruler B and on no recorded ruler: not to be ranked among A's."""
+    return [report.Experiment("exp-other-ruler", BASE | {"train.learning_rate": 0.003}, METRICS | {"fid": 2.0}, png(2),
+                              [(64_000.0, 80.0)], RULER_B),
+            report.Experiment("exp-old", BASE | {"train.learning_rate": 0.005}, METRICS | {"fid": 1.0})]
+
+
+def seeds_and_singles():
+    """Seeds 1, 2, 3 of one recipe (FID 26, 28, 30: sigma 2) and two single-seed recipes, near and far."""
+    return [report.Experiment(f"exp-s{seed}", BASE | {"seed": seed}, METRICS | {"fid": fid}, ruler=RULER_A)
+            for seed, fid in ((1, 26.0), (2, 28.0), (3, 30.0))] + [
+        report.Experiment("exp-near", BASE | {"train.learning_rate": 0.0005}, METRICS | {"fid": 29.5}, ruler=RULER_A),
+        report.Experiment("exp-far", BASE | {"train.learning_rate": 0.003}, METRICS | {"fid": 35.0}, ruler=RULER_A)]
+
+
 def test_the_table_shows_only_the_params_that_differ_best_fid_first():
-    page = report.comparison_html(experiments(), "DVC experiments")
+    page = report.comparison_html(experiments(), "DVC experiments", RULER_A)
     assert report.differing_params(experiments()) == ["train.epochs", "train.learning_rate"]
     assert "<th>seed</th>" not in page
     assert page.index("workspace") < page.index("exp-slow") < page.index("exp-failed")
     assert "9.80 <span" in page and "(0.59)" in page  # each metric beside its real-data reference
     assert "Heusel" in page and "Bińkowski" in page and "Kynkäänniemi" not in page  # legend: shown metrics only
+    assert f"Measured with ruler {RULER_A} (see docs/ruler.md)" in page and "Fashion-MNIST classifier" not in page
+
+
+def test_seeds_of_one_recipe_are_one_row_of_mean_and_std_ranked_by_the_mean():
+    assert report.differing_params(seeds_and_singles()) == ["train.learning_rate"]  # seed is no difference
+    grouped = report.recipes(seeds_and_singles())
+    assert [r.names for r in grouped] == [["exp-s1", "exp-s2", "exp-s3"], ["exp-near"], ["exp-far"]]
+    assert grouped[0].text("fid", "{:.2f}") == "28.00 ± 2.00" and grouped[0].seeds_text == "3 (1, 2, 3)"
+    assert grouped[1].text("fid", "{:.2f}") == "29.50"
+    page = report.comparison_html(seeds_and_singles(), "DVC experiments", RULER_A)
+    assert "<td>28.00 ± 2.00 <span" in page and "<td>3 (1, 2, 3)</td>" in page and "<th>seed</th>" not in page
+
+
+def test_failed_runs_and_repeats_of_a_seed_are_not_averaged_in():
+    failed = report.Experiment("exp-s4-failed", BASE | {"seed": 4}, {}, ruler=RULER_A)
+    repeat = report.Experiment("exp-s1-again", BASE | {"seed": 1}, METRICS | {"fid": 26.0}, ruler=RULER_A)
+    grouped = report.recipes(seeds_and_singles() + [failed, repeat])
+    assert grouped[0].names == ["exp-s1", "exp-s2", "exp-s3", "exp-s1-again"]
+    assert grouped[0].values("fid") == [26, 28, 30] and grouped[0].seeds_text == "3 (1, 2, 3)"  # seed 1 counted once
+    assert grouped[-1].names == ["exp-s4-failed"] and grouped[-1].mean("fid") is None
+
+
+def test_a_single_seed_within_the_seed_spread_of_the_best_is_marked_one_far_away_is_not():
+    (table,) = report.ruler_tables(seeds_and_singles(), RULER_A)
+    assert report.seed_spread(table.recipes) == 2.0
+    assert [table.spread_cell(r) for r in table.recipes] == ["", "within seed spread of #1 (sigma 2.00)", ""]
+    pooled = report.recipes(seeds_and_singles() + [  # two recipes of 3 and 2 seeds: df-weighted variances
+        report.Experiment(f"exp-t{seed}", BASE | {"seed": seed, "train.epochs": 5}, {"fid": fid})
+        for seed, fid in ((1, 40.0), (2, 44.0))])
+    assert report.seed_spread(pooled) == np.sqrt((2 * 4.0 + 1 * 8.0) / 3)
+    page = report.comparison_html(seeds_and_singles(), "DVC experiments", RULER_A)
+    assert page.count("within seed spread of #1") == 1 and "Seed spread sigma 2.00" in page
+    assert "Seed spread unknown" not in page
+
+
+def test_rulers_are_never_ranked_together():
+    page = report.comparison_html(experiments() + on_other_rulers(), "DVC experiments", RULER_A)
+    headings = [page.index(f"Measured with ruler {RULER_A} (see docs/ruler.md)"),
+                page.index(f"Measured with ruler {RULER_B}, not comparable with the above"),
+                page.index("Measured with an unknown ruler, none recorded, not comparable with the above")]
+    assert headings == sorted(headings)
+    assert headings[0] < page.index("exp-failed") < headings[1] < page.index("exp-other-ruler") < headings[2]
+    assert headings[2] < page.index("exp-old") and page.count("Seed spread unknown") == 3
+    assert "dvc exp run --queue -S seed=1,2,3" in page and "dvc queue start" in page
+    assert report.most_experiments_ruler(experiments() + on_other_rulers()) == RULER_A
+    led_by_b = report.comparison_html(experiments() + on_other_rulers(), "DVC experiments", RULER_B)
+    assert led_by_b.index(f"Measured with ruler {RULER_B} (see") < led_by_b.index(f"ruler {RULER_A}, not comparable")
 
 
 def test_fid_curves_are_read_as_images_seen():
@@ -40,12 +105,17 @@ def test_fid_curves_are_read_as_images_seen():
                                                                                      (12800.0, 20.0)]
 
 
-def test_chromium_renders_every_image_and_one_row_per_experiment_with_no_network(tmp_path):
+def test_chromium_renders_every_image_and_every_row_of_every_ruler_with_no_network(tmp_path):
     page = tmp_path / "index.html"
-    page.write_text(report.render(report.comparison_html(experiments(), "DVC experiments"), ""))
+    seed_1 = report.Experiment("exp-s1", BASE | {"seed": 1}, METRICS | {"fid": 9.0}, png(3), [], RULER_A)
+    page.write_text(report.render(report.comparison_html(experiments() + on_other_rulers() + [seed_1],
+                                                         "DVC experiments", RULER_A), ""))
     shown = rendered(page)
-    assert shown["rows"] == ["workspace", "exp-slow", "exp-failed"]
-    assert len(shown["images"]) == 3 and all(image["width"] > 0 for image in shown["images"]), shown["images"]
+    assert shown["rows"] == ["workspace, exp-s1", "exp-slow", "exp-failed", "exp-other-ruler", "exp-old"]
+    assert sorted(shown["names"]) == sorted(e.name for e in experiments() + on_other_rulers() + [seed_1])
+    assert shown["headers"].count("seeds") == 3 and "train.learning_rate" in shown["headers"]
+    # 4 grids, an FID overlay for each ruler with curves (A, B)
+    assert len(shown["images"]) == 6 and all(image["width"] > 0 for image in shown["images"]), shown["images"]
     assert shown["requests"] == []
 
 

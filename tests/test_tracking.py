@@ -1,7 +1,9 @@
 """tracking.py against a real SQLite store (no server): concurrency, masking, the run file."""
 
 import errno
+import hashlib
 import http.server
+import json
 import os
 import shutil
 import sqlite3
@@ -363,3 +365,89 @@ def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store
         f"tracking sync: 0 metric values sent to run {run.run_id} in {store.tracking_uri}; nothing else was missing; "
         "2 sample grids")
     assert len(store.search_logged_models([held.info.experiment_id])) == 1
+
+
+DATA_REPORT = {  # reports/data.json as prepare writes it for Fashion-MNIST
+    "checked": "sha256 of the decompressed bytes verified against Fashion-MNIST's", "class_names": ["a", "b"],
+    "sha256": {"t10k-images-idx3-ubyte": "1" * 64, "t10k-labels-idx1-ubyte": "2" * 64,
+               "train-images-idx3-ubyte": "3" * 64, "train-labels-idx1-ubyte": "4" * 64},
+    "source": "fashion-mnist", "test_images": 10000, "train_images": 60000,
+}
+
+
+def held_datasets(store, run_id: str) -> dict[str, tuple]:
+    """{context: (name, digest, source, profile)} of the run's dataset inputs; fails on two of one context."""
+    held = {}
+    for dataset_input in store.get_run(run_id).inputs.dataset_inputs:
+        (context,) = [tag.value for tag in dataset_input.tags if tag.key == "mlflow.data.context"]
+        assert context not in held, f"two {context} inputs"
+        d = dataset_input.dataset
+        held[context] = (d.name, d.digest, json.loads(d.source), json.loads(d.profile))
+    return held
+
+
+def test_a_run_records_its_training_and_test_data_once_each_digested_from_the_report(store):
+    def digest(*parts):
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:36]  # MLflow's digest column holds 36
+
+    run = tracking.start_run("fashiongan")
+    run.log_dataset(DATA_REPORT, "training")
+    run.log_dataset(DATA_REPORT, "training")  # a resumed run
+    run.end()
+    for _ in range(2):  # evaluate, run again by `dvc repro`
+        evaluate = tracking.open_run(run.run_id)
+        evaluate.log_dataset(DATA_REPORT, "evaluation")
+        evaluate.end()
+    mirror = {"url": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"}
+    assert held_datasets(store, run.run_id) == {
+        "training": ("fashion-mnist/train", digest("3" * 64, "4" * 64, "60000"), mirror, {"images": 60000}),
+        "evaluation": ("fashion-mnist/test", digest("1" * 64, "2" * 64, "10000"), mirror, {"images": 10000})}
+    schema = json.loads(store.get_run(run.run_id).inputs.dataset_inputs[0].dataset.schema)["mlflow_tensorspec"]
+    assert json.loads(schema["features"])[0]["tensor-spec"] == {"dtype": "uint8", "shape": [-1, 28, 28]}
+
+
+def test_a_dataset_digest_changes_with_its_own_files_and_the_images_kept_only():
+    def digests(report):
+        return {context: tracking.dataset_input(report, context).dataset.digest for context in tracking.DATASET_SPLITS}
+
+    before = digests(DATA_REPORT)
+    other_labels = DATA_REPORT | {"sha256": DATA_REPORT["sha256"] | {"t10k-labels-idx1-ubyte": "5" * 64}}
+    limited = DATA_REPORT | {"train_images": 1000, "train_limit": 1000}
+    assert digests(other_labels) == before | {"evaluation": digests(other_labels)["evaluation"]} != before
+    assert digests(limited) == before | {"training": digests(limited)["training"]} != before
+    assert json.loads(tracking.dataset_input(limited, "training").dataset.profile) == {"images": 1000,
+                                                                                        "train_limit": 1000}
+
+
+def test_a_users_directory_is_a_local_source_named_after_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    as_found = {f"{name}.gz": sha256 for name, sha256 in DATA_REPORT["sha256"].items()}  # a user's may be .gz
+    report = DATA_REPORT | {"source": "kmnist", "sha256": as_found}
+    dataset = tracking.dataset_input(report, "training").dataset
+    assert (dataset.name, dataset.source_type, json.loads(dataset.source)) == (
+        "kmnist/train", "local", {"uri": str(tmp_path / "kmnist")})
+    assert dataset.digest == tracking.dataset_input(DATA_REPORT, "training").dataset.digest  # the same files
+
+
+def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_report(store):
+    from fashiongan.io import StepLog, write_json
+    from fashiongan.paths import DATA_REPORT as REPORT_FILE
+    from fashiongan.paths import FID_LOG, GENERATOR, HISTORY_LOG, METRICS, TRAIN_STATE
+
+    run = tracking.start_run("fashiongan")  # the store went away before train logged the training data
+    StepLog(HISTORY_LOG, ["d_loss"])
+    StepLog(FID_LOG, ["fid", "seconds"])
+    write_json(TRAIN_STATE, {"run_id": run.run_id})
+    write_json(REPORT_FILE, DATA_REPORT)  # `fashiongan prepare` after the training: maybe other data
+    assert "dataset" not in tracking.sync_saved(True) and held_datasets(store, run.run_id) == {}
+
+    os.utime(REPORT_FILE, (0, 0))  # prepare's report from before the training
+    assert "also sent the training dataset" in tracking.sync_saved(True)
+    assert set(held_datasets(store, run.run_id)) == {"training"}
+    assert "nothing else was missing" in tracking.sync_saved(True)
+
+    tracking.write_run_file(run)  # sample and evaluate went on without the store
+    write_json(METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100})
+    tiny_generator(GENERATOR)
+    assert ", the evaluation dataset, the generator model" in tracking.sync_saved(True)
+    assert set(held_datasets(store, run.run_id)) == {"training", "evaluation"}

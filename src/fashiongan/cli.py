@@ -1,5 +1,5 @@
-"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `explore`, `serve`, `compare`, `report`, `server`
-and `tracking sync` (for users).
+"""`fashiongan <stage>` (what dvc.yaml runs); `generate`, `explore`, `serve`, `compare`, `report`, `server`,
+`ruler` and `tracking sync` (for users).
 
 Errors a user can cause (errors.FashionGanError) end in one line on stderr naming the culprit and
 a non-zero exit: 2 for bad params or arguments, 1 for bad data, model files, tracking or diverged
@@ -20,7 +20,7 @@ from .paths import GENERATOR
 STAGES = {
     "validate": "check params.yaml before any stage runs (a bad value stops dvc repro with outputs intact)",
     "prepare": "read and check data.source's IDX files (Fashion-MNIST: found and verified), write data/prepared/",
-    "classifier": "train the feature classifier, report its accuracy, cache real-data features",
+    "classifier": "the ruler of every metric (shipped for Fashion-MNIST, else trained), cache real-data features",
     "reference": "score real training images against the test set: each metric's real-data reference",
     "train": "train the GAN (resumes from models/checkpoints when interrupted), log to MLflow",
     "sample": "generate sample.n images from a fixed seed and a 10x10 grid",
@@ -82,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment in the params file)")
     cmp.add_argument("--max-runs", type=int, default=20, help="how many of the latest runs (default 20)")
     cmp.add_argument("--markdown", action="store_true", help="a Markdown table, for README and PRs")
+    rul = commands.add_parser(
+        "ruler", help="make a ruler (the feature network of every metric) or check one against its card",
+        description="make OUT: train a ruler on data/prepared/ as params.yaml says (seed, classifier.*), save it "
+                    "without optimizer state to OUT (rulers/<name>.keras) and its card beside it (OUT with .json: "
+                    "sha256, how it was made, test accuracy, real-data FID floor and uniform-noise ceiling at "
+                    "evaluate.n). check [FILE]: measure FILE's card values again on this machine and compare them "
+                    "to 3 significant digits (default: the shipped Fashion-MNIST ruler). Both need `dvc repro "
+                    "prepare` first. See docs/ruler.md.")
+    rul.add_argument("action", choices=["make", "check"])
+    rul.add_argument("file", nargs="?", help="the ruler file (make: required; check: default the shipped one)")
+    rul.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     trk = commands.add_parser("tracking", help="MLflow housekeeping: `tracking sync` re-sends metrics after an outage",
                               description="MLflow housekeeping.")
     trk.add_argument("action", choices=["sync"], help="sync: send the metrics the store missed while it was away")
@@ -182,6 +193,7 @@ def _explore(args) -> None:
     from .io import load_model, write_json
     from .models import Generator, class_shares
     from .paths import CLASSIFIER, PREPARED, REAL_FEATURES
+    from .ruler import ruler_id
     from .tracking import generator_file
 
     for path in (CLASSIFIER, REAL_FEATURES):
@@ -200,11 +212,42 @@ def _explore(args) -> None:
     real = np.load(REAL_FEATURES)
     table = write_figures(generator, out, FeatureExtractor(load_model(CLASSIFIER)), real["test_features"],
                           real["test_labels"], args.seed, shares=shares)
-    write_json(out / "truncation.json", table)
+    write_json(out / "truncation.json", [row | {"ruler": ruler_id(CLASSIFIER)} for row in table])
     for row in table:
         print(f"explore: truncation {row['truncation']:g}: FID {row['fid']:.2f}, recall {row['recall']:.3f} "
               f"(n={row['n']})")
     print(f"explore: {', '.join(sorted(p.name for p in out.iterdir()))} -> {out}")
+
+
+def _ruler(args, cfg) -> None:
+    import json
+
+    import numpy as np
+
+    from . import ruler, runtime
+    from .data import FASHION_MNIST
+    from .errors import ConfigError, MissingInput, ModelFileError
+    from .paths import DATA_REPORT, PREPARED
+
+    if not PREPARED.is_file():
+        raise MissingInput(f"{PREPARED}: missing; run `dvc repro prepare` first")
+    arrays = np.load(PREPARED)
+    runtime.configure(cfg.seed, cfg.runtime)
+    if args.action == "make":
+        if not args.file or not args.file.endswith(".keras"):
+            raise ConfigError(f"ruler make: got {args.file!r}, expected the output path, e.g. rulers/<name>.keras")
+        card = ruler.make(Path(args.file), arrays, json.loads(DATA_REPORT.read_text()), len(cfg.data.class_names),
+                          cfg.seed, cfg.classifier, cfg.evaluate.n)
+        print(f"ruler: {args.file} (id {card['id']}, {card['bytes']} bytes), card {ruler.card_path(args.file)}: "
+              + ", ".join(f"{k} {v}" for k, v in card["measured"].items()))
+        return
+    path = Path(args.file) if args.file else ruler.SHIPPED[FASHION_MNIST]
+    now, problems = ruler.check(path, arrays)
+    if problems:
+        raise ModelFileError(f"ruler check {path}: differs from its card: " + "; ".join(problems))
+    print(f"ruler check {path}: id {ruler.ruler_id(path)} as on its card; "
+          + ", ".join(f"{k} {v}" for k, v in now.items()) + f" agree with the card to {ruler.CHECKED_DIGITS} "
+          "significant digits")
 
 
 def main(argv=None) -> int:
@@ -265,6 +308,9 @@ def main(argv=None) -> int:
         cfg = load(args.params)
         if args.command not in NO_TENSORFLOW:
             quiet_tensorflow()
+        if args.command == "ruler":
+            _ruler(args, cfg)
+            return 0
         module = importlib.import_module(f".stages.{args.command}", __package__)
         try:
             module.run(cfg)

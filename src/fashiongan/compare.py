@@ -1,33 +1,52 @@
-"""`fashiongan compare`: the latest MLflow runs side by side, best FID first."""
+"""`fashiongan compare`: the latest MLflow runs side by side, one table per ruler (the newest run's first),
+one row per recipe (runs whose params differ only in `seed`), best mean FID first."""
 
 from __future__ import annotations
 
-COLUMNS = [  # (header, where in the run, format)
-    ("run", "name", "{}"),
+from .report import Experiment, Recipe, RulerTable, ruler_tables
+
+FID = "eval.fid"  # MLflow's name of the FID that ranks the rows
+COLUMNS = [  # (header, where in the recipe, format)
+    ("run", "names", "{}"),
+    ("seeds", "seeds", "{}"),
     ("arch", "params.model.arch", "{}"),
     ("cond", "params.model.conditional", "{}"),
     ("loss", "params.train.loss", "{}"),
     ("lr", "params.train.learning_rate", "{}"),
     ("epochs", "params.train.epochs", "{}"),
-    ("FID", "metrics.eval.fid", "{:.2f}"),
+    ("FID", f"metrics.{FID}", "{:.2f}"),
     ("FID real", "metrics.eval.fid_real", "{:.2f}"),
     ("KID", "metrics.eval.kid", "{:.4f}"),
     ("P", "metrics.eval.precision", "{:.3f}"),
     ("R", "metrics.eval.recall", "{:.3f}"),
     ("train s", "metrics.train.train_seconds", "{:.0f}"),
     ("status", "status", "{}"),
+    ("seed spread", "spread", "{}"),
 ]
 
 
-def run_rows(runs) -> list[list[str]]:
-    """One row of strings per mlflow Run, in COLUMNS order ('-' where a value is missing)."""
-    rows = []
-    for run in runs:
-        fields = {"name": run.info.run_name, "status": run.info.status,
-                  **{f"params.{k}": v for k, v in run.data.params.items()},
-                  **{f"metrics.{k}": v for k, v in run.data.metrics.items()}}
-        rows.append(["-" if fields.get(key) is None else fmt.format(fields[key]) for _, key, fmt in COLUMNS])
-    return rows
+def run_experiment(run) -> Experiment:
+    """An mlflow Run as the grouping reads it: params and metrics under MLflow's names, the ruler from its tag."""
+    return Experiment(run.info.run_name or run.info.run_id[:8], dict(run.data.params), dict(run.data.metrics),
+                      ruler=run.data.tags.get("ruler"), status=run.info.status)
+
+
+def recipe_row(table: RulerTable, recipe: Recipe) -> list[str]:
+    """One row of strings per recipe, in COLUMNS order: params as its runs share them, each metric as mean ± std
+    over seeds ('-' where a value is missing)."""
+    facts = {"names": ", ".join(recipe.names), "seeds": recipe.seeds_text, "spread": table.spread_cell(recipe),
+             "status": ", ".join(dict.fromkeys(e.status for e in recipe.experiments))}
+    row = []
+    for _, key, fmt in COLUMNS:
+        kind, _, name = key.partition(".")
+        if kind == "params":
+            value = recipe.experiments[0].params.get(name)
+            row.append("-" if value is None else fmt.format(value))
+        elif kind == "metrics":
+            row.append(recipe.text(name, fmt) or "-")
+        else:
+            row.append(facts[key])
+    return row
 
 
 def format_table(rows: list[list[str]], markdown: bool = False) -> str:
@@ -39,12 +58,19 @@ def format_table(rows: list[list[str]], markdown: bool = False) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip() for cells in [headers, *rows])
 
 
+def runs_text(runs, markdown: bool = False) -> str:
+    """The runs (newest first) as one table per ruler, each under its heading and above its seed-spread note."""
+    experiments = [run_experiment(run) for run in runs]
+    tables = ruler_tables(experiments, experiments[0].ruler, FID)
+    return "\n\n".join(f"{table.heading(i == 0)}\n\n"
+                       f"{format_table([recipe_row(table, recipe) for recipe in table.recipes], markdown)}\n\n"
+                       f"{table.note}" for i, table in enumerate(tables))
+
+
 def compare(experiment: str, max_runs: int, markdown: bool) -> str:
     from . import tracking
 
     runs = tracking.latest_runs(experiment, max_runs)
     if not runs:
         return f"no runs in MLflow experiment {experiment!r} at {tracking.masked(tracking.tracking_uri())}"
-    # best first among the latest: runs without an FID (unfinished, failed) go last
-    runs = sorted(runs, key=lambda r: r.data.metrics.get("eval.fid", float("inf")))
-    return format_table(run_rows(runs), markdown)
+    return runs_text(runs, markdown)

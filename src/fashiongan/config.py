@@ -55,6 +55,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
+    ruler: str = _rule(lambda v: v in ("auto", "train") or (v.startswith("rulers/") and v.endswith(".keras")),
+                       "auto, train, or rulers/<name>.keras (a ruler file with its card beside it)")
     epochs: int = _rule(_positive, "a positive int")
     batch_size: int = _rule(_positive, "a positive int")
     learning_rate: float = _rule(_positive, "a positive number")
@@ -222,6 +224,9 @@ def _check_data(cfg: Config) -> None:
 
 def _check_params(cfg: Config) -> None:
     """What params say about each other, with no look at data.source's files."""
+    if cfg.classifier.ruler.endswith(".keras") and not Path(cfg.classifier.ruler).is_file():
+        raise ConfigError(f"classifier.ruler: {cfg.classifier.ruler}: no such file (expected auto, train, or "
+                          "rulers/<name>.keras, a ruler file with its card beside it)")
     if cfg.data.source == FASHION_MNIST and len(cfg.data.class_names) != len(CLASS_NAMES):
         raise ConfigError(f"data.class_names: got {len(cfg.data.class_names)} names, expected {len(CLASS_NAMES)} for "
                           f"data.source {FASHION_MNIST}")

@@ -1,9 +1,11 @@
 """`fashiongan report` (`make report`): one self-contained reports/index.html comparing experiments:
 every DVC experiment of the workspace (what `dvc exp show --json` lists, the workspace included),
-or the latest N MLflow runs. It holds the params that differ, the key metrics best FID first (each
-explained, beside its real-data reference), the sample grids side by side, FID by images seen
-overlaid, and then the workspace's own run in detail. Every image is inlined, so the page opens
-offline, unlike `dvc plots show`'s, which loads its charting library from a CDN.
+or the latest N MLflow runs. One table per ruler (numbers from two rulers are never ranked together),
+one row per recipe (experiments whose params differ only in `seed`, each metric as mean ± std over
+seeds), best mean FID first, the rows within the seed spread of the best marked; the params that
+differ, the key metrics (each explained, beside its real-data reference), the sample grids side by
+side, FID by images seen overlaid per ruler, and then the workspace's own run in detail. Every image
+is inlined, so the page opens offline, unlike `dvc plots show`'s, which loads its charting library from a CDN.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import io
 import json
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .errors import MissingInput, TrackingError
 from .io import write_text
@@ -41,7 +46,7 @@ LABELS = {  # reports/metrics.json's keys as the detail table names them
     "precision": "precision", "recall": "recall", "density": "density", "coverage": "coverage",
     "class_kl": "class KL", "classes_under_1pct": "classes under 1% of the images",
     "memorised_fraction": "memorised fraction", "label_accuracy": "label accuracy (asked class read back)",
-    "label_cross_entropy": "label cross-entropy", "n": "images per side",
+    "label_cross_entropy": "label cross-entropy", "n": "images per side", "ruler": "ruler id (see docs/ruler.md)",
 }
 FIGURES = [  # (title, PNG or GIF written by the pipeline), for the workspace's run
     ("Samples (fixed latent seed)", GRID),
@@ -64,6 +69,8 @@ class Experiment:
     metrics: dict[str, float]  # as in reports/metrics.json
     grid: bytes | None = None  # PNG
     fid_curve: list[tuple[float, float]] = field(default_factory=list)  # (images seen, FID)
+    ruler: str | None = None  # id of the feature network every metric was measured with; None: not recorded
+    status: str = ""  # an MLflow run's status
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -77,8 +84,127 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 
 
 def differing_params(experiments: list[Experiment]) -> list[str]:
-    keys = sorted({key for e in experiments for key in e.params})
+    """Params keys whose values differ between experiments; `seed` is not a difference of recipe."""
+    keys = sorted({key for e in experiments for key in e.params} - {"seed"})
     return [k for k in keys if len({json.dumps(e.params.get(k)) for e in experiments}) > 1]
+
+
+@dataclass
+class Recipe:
+    """Experiments on one ruler whose params are equal except `seed`: one row, their metrics over seeds."""
+
+    experiments: list[Experiment]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.experiments]
+
+    @property
+    def per_seed(self) -> list[Experiment]:
+        """The first experiment of each seed: another one with the same params and seed (the workspace and the
+        commit it came from, a re-run) is the same draw again, not one more sample of the seed noise."""
+        first: dict[str, Experiment] = {}
+        for e in self.experiments:
+            first.setdefault(str(e.params.get("seed")), e)  # str: DVC gives 42, MLflow "42"
+        return list(first.values())
+
+    @property
+    def seeds_text(self) -> str:
+        seeds = sorted((str(e.params.get("seed")) for e in self.per_seed), key=lambda s: (len(s), s))  # ints >= 0
+        return seeds[0] if len(seeds) == 1 else f"{len(seeds)} ({', '.join(seeds)})"
+
+    def values(self, metric: str) -> list[float]:
+        return [e.metrics[metric] for e in self.per_seed if metric in e.metrics]
+
+    def mean(self, metric: str) -> float | None:
+        values = self.values(metric)
+        return float(np.mean(values)) if values else None
+
+    def text(self, metric: str, fmt: str) -> str | None:
+        """Mean ± sample std over seeds, the value alone for one seed; None when no seed has the metric."""
+        values = self.values(metric)
+        if len(values) < 2:
+            return fmt.format(values[0]) if values else None
+        return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
+
+
+def recipes(experiments: list[Experiment], fid: str = "fid") -> list[Recipe]:
+    """Experiments grouped by their params except `seed`, best mean FID first. Those without an FID (failed,
+    unfinished) are rows of their own, last: they are never averaged in with finished ones."""
+    groups: dict[tuple[str, bool], list[Experiment]] = {}
+    for e in experiments:
+        recipe_params = {k: v for k, v in e.params.items() if k != "seed"}
+        groups.setdefault((json.dumps(recipe_params, sort_keys=True), fid in e.metrics), []).append(e)
+    grouped = [Recipe(members) for members in groups.values()]
+    return sorted(grouped, key=lambda r: r.mean(fid) if fid in r.experiments[0].metrics else float("inf"))
+
+
+def seed_spread(recipes: list[Recipe], fid: str = "fid") -> float | None:
+    """Pooled sample std of FID over the recipes with 2 or more seeds (the square root of their variances'
+    mean weighted by degrees of freedom, n - 1 each); None when no recipe has 2 seeds."""
+    samples = [values for values in (r.values(fid) for r in recipes) if len(values) >= 2]
+    if not samples:
+        return None
+    variances = sum((len(values) - 1) * np.var(values, ddof=1) for values in samples)
+    return float(np.sqrt(variances / sum(len(values) - 1 for values in samples)))
+
+
+SEED_SPREAD_UNKNOWN = ("Seed spread unknown: no recipe here has 2 or more seeds, so an FID difference cannot be told "
+                       "from seed noise. Measure it: `dvc exp run --queue -S seed=1,2,3 ...` (the recipe's other -S "
+                       "overrides in place of ...), then `dvc queue start`.")
+
+
+def ruler_name(ruler: str | None) -> str:
+    return f"ruler {ruler}" if ruler else "an unknown ruler, none recorded"
+
+
+@dataclass
+class RulerTable:
+    """The recipes measured with one ruler, best mean FID first, and the seed spread of their FIDs."""
+
+    ruler: str | None
+    recipes: list[Recipe]
+    sigma: float | None  # seed_spread of the recipes
+    fid: str  # the FID's key in Experiment.metrics
+
+    @property
+    def experiments(self) -> list[Experiment]:
+        return [e for recipe in self.recipes for e in recipe.experiments]
+
+    def heading(self, first: bool) -> str:
+        apart = " (see docs/ruler.md)" if first else ", not comparable with the above"
+        return f"Measured with {ruler_name(self.ruler)}{apart}; best mean FID first"
+
+    def spread_cell(self, recipe: Recipe) -> str:
+        """Marks a row whose mean FID is within sigma of the best row's: a difference that small is no win."""
+        best, mean = self.recipes[0].mean(self.fid), recipe.mean(self.fid)
+        if recipe is self.recipes[0] or self.sigma is None or mean is None or abs(mean - best) >= self.sigma:
+            return ""
+        return f"within seed spread of #1 (sigma {self.sigma:.2f})"
+
+    @property
+    def note(self) -> str:
+        if self.sigma is None:
+            return SEED_SPREAD_UNKNOWN
+        pooled = sum(len(r.values(self.fid)) >= 2 for r in self.recipes)
+        return (f"Seed spread sigma {self.sigma:.2f}: the pooled sample std of FID over the {pooled} recipe(s) with "
+                f"2 or more seeds. A row within sigma of #1 is marked: its difference is seed noise, not a win.")
+
+
+def ruler_tables(experiments: list[Experiment], first_ruler: str | None, fid: str = "fid") -> list[RulerTable]:
+    """One table per ruler: `first_ruler`'s first (when an experiment has it), the others as they first appear."""
+    by_ruler: dict[str | None, list[Experiment]] = {}
+    for e in experiments:
+        by_ruler.setdefault(e.ruler, []).append(e)
+    tables = []
+    for ruler in sorted(by_ruler, key=lambda r: r != first_ruler):  # stable: the rest keep their order
+        grouped = recipes(by_ruler[ruler], fid)
+        tables.append(RulerTable(ruler, grouped, seed_spread(grouped, fid), fid))
+    return tables
+
+
+def most_experiments_ruler(experiments: list[Experiment]) -> str | None:
+    return Counter(e.ruler for e in experiments).most_common(1)[0][0] if experiments else None
 
 
 def fid_curve(csv_text: str, batch_size) -> list[tuple[float, float]]:
@@ -105,11 +231,12 @@ def dvc_experiments(root: Path) -> list[Experiment]:
         if not data:  # queued or failed: nothing to show
             continue
         params = flatten((data.get("params") or {}).get("params.yaml", {}).get("data") or {})
-        metrics = (data.get("metrics") or {}).get(str(METRICS), {}).get("data") or {}
+        metrics = dict((data.get("metrics") or {}).get(str(METRICS), {}).get("data") or {})
+        ruler = metrics.pop("ruler", None)  # a string beside the numbers
         at = None if rev == "workspace" else rev
         curve = _read_at(root, at, FID_HISTORY)
         experiments.append(Experiment(name, params, metrics, _read_at(root, at, GRID, "rb"),
-                                      fid_curve(curve, params.get("train.batch_size")) if curve else []))
+                                      fid_curve(curve, params.get("train.batch_size")) if curve else [], ruler))
     return experiments
 
 
@@ -149,7 +276,7 @@ def mlflow_experiments(experiment: str, max_runs: int) -> list[Experiment]:
             except Exception:  # a run that stopped before sample
                 grid = None
         experiments.append(Experiment(run.info.run_name or run.info.run_id[:8], dict(run.data.params), metrics, grid,
-                                      sorted(curve)))
+                                      sorted(curve), run.data.tags.get("ruler")))
     return experiments
 
 
@@ -187,35 +314,46 @@ def _data_uri(data: bytes, kind: str = "png") -> str:
     return f"data:image/{kind};base64,{base64.b64encode(data).decode()}"
 
 
-def comparison_html(experiments: list[Experiment], source: str) -> str:
+def comparison_html(experiments: list[Experiment], source: str, first_ruler: str | None) -> str:
+    """The experiments' tables, one per ruler (`first_ruler`'s first), their legend, grids and FID curves."""
     esc = html.escape
-    experiments = sorted(experiments, key=lambda e: e.metrics.get("fid", float("inf")))
-    differing = differing_params(experiments)
+    tables = ruler_tables(experiments, first_ruler)
+    ranked = [e for table in tables for e in table.experiments]
     shown = [m for m in KEY_METRICS if any(m[0] in e.metrics for e in experiments)]
-    head = "".join(f"<th>{esc(k)}</th>" for k in differing) + "".join(f"<th>{esc(h)}</th>" for _, h, _, _ in shown)
 
-    def metric_cell(e, name, fmt):
-        if name not in e.metrics:
-            return "<td>-</td>"
-        real = e.metrics.get(name + "_real")
-        reference = f' <span class="ref">({fmt.format(real)})</span>' if real is not None else ""
-        return f"<td>{fmt.format(e.metrics[name])}{reference}</td>"
+    def metric_cell(recipe, name, fmt):
+        value, real = recipe.text(name, fmt), recipe.text(name + "_real", fmt)
+        reference = f' <span class="ref">({real})</span>' if real is not None else ""
+        return "<td>-</td>" if value is None else f"<td>{value}{reference}</td>"
 
-    rows = "".join(
-        f'<tr class="experiment"><td>{esc(e.name)}</td>'
-        + "".join(f"<td>{esc(json.dumps(e.params.get(k)))}</td>" for k in differing)
-        + "".join(metric_cell(e, name, fmt) for name, _, fmt, _ in shown) + "</tr>" for e in experiments)
+    def table_html(table, first):
+        differing = differing_params(table.experiments)
+        head = "".join(f"<th>{esc(k)}</th>" for k in differing) + "".join(f"<th>{esc(h)}</th>" for _, h, _, _ in shown)
+        rows = "".join(
+            '<tr class="experiment"><td>' + ", ".join(f'<span class="name">{esc(n)}</span>' for n in recipe.names)
+            + f"</td><td>{esc(recipe.seeds_text)}</td>"
+            + "".join(f"<td>{esc(json.dumps(recipe.experiments[0].params.get(k)))}</td>" for k in differing)
+            + "".join(metric_cell(recipe, name, fmt) for name, _, fmt, _ in shown)
+            + f"<td>{esc(table.spread_cell(recipe))}</td></tr>" for recipe in table.recipes)
+        same = "" if differing else "<p>All these experiments share the same params, seeds apart.</p>"
+        return (f"<h3>{esc(table.heading(first))}</h3>{same}<table class=\"experiments\"><tr><th>experiment</th>"
+                f"<th>seeds</th>{head}<th>seed spread</th></tr>{rows}</table><p>{esc(table.note)}</p>")
+
     legend = "".join(f"<li><b>{esc(h)}</b>: {esc(text)}.</li>" for _, h, _, text in shown)
     grids = "".join(f'<figure><img alt="samples of {esc(e.name)}" src="{_data_uri(e.grid)}"><figcaption>'
-                    f"{esc(e.name)}</figcaption></figure>" for e in experiments if e.grid)
-    same = "" if differing else "<p>All experiments share the same params.</p>"
-    return f"""<h2>Experiments ({len(experiments)}, {esc(source)}), best FID first</h2>{same}
-<table id="experiments"><tr><th>experiment</th>{head}</tr>{rows}</table>
+                    f"{esc(e.name)}</figcaption></figure>" for e in ranked if e.grid)
+    curves = "".join(f'<h3>{esc(ruler_name(table.ruler))}</h3><img alt="FID by images seen, '
+                     f'{esc(ruler_name(table.ruler))}" src="{_data_uri(fid_overlay(table.experiments))}">'
+                     for table in tables if any(e.fid_curve for e in table.experiments))
+    return f"""<h2>Experiments ({len(experiments)}, {esc(source)})</h2>
+<p>One table per ruler: numbers measured with different rulers are never ranked together. One row per recipe
+(experiments whose params differ only in seed): each metric is the mean ± sample std over its seeds.</p>
+{"".join(table_html(table, i == 0) for i, table in enumerate(tables))}
 <p>In brackets: the same metric for real training images against the test set, i.e. what a perfect
-generator scores (the real-data reference). Every metric is computed in the feature space of this
-project's Fashion-MNIST classifier on the test set.</p><ul>{legend}</ul>
+generator scores (the real-data reference), measured with the same ruler as the row: the classifier in whose
+feature space every metric is computed (see docs/ruler.md).</p><ul>{legend}</ul>
 <h2>Samples side by side</h2><div class="grids">{grids}</div>
-<h2>FID by training images seen</h2><img alt="FID by images seen" src="{_data_uri(fid_overlay(experiments))}">"""
+<h2>FID by training images seen</h2>{curves}"""
 
 
 def workspace_html(root: Path) -> str:
@@ -260,6 +398,9 @@ def write_report(root: Path = Path("."), mlflow_runs: int = 0, experiment: str =
         experiments, source = dvc_experiments(root), "DVC experiments of the workspace"
     if not experiments and not (root / METRICS).is_file():
         raise MissingInput(f"{root / METRICS}: no metrics yet; run `dvc repro` first")
-    workspace = workspace_html(root) if (root / METRICS).is_file() else ""
-    write_text(root / REPORT, render(comparison_html(experiments, source), workspace))
+    if (root / METRICS).is_file():  # the workspace's ruler leads
+        workspace, first_ruler = workspace_html(root), json.loads((root / METRICS).read_text()).get("ruler")
+    else:
+        workspace, first_ruler = "", most_experiments_ruler(experiments)
+    write_text(root / REPORT, render(comparison_html(experiments, source, first_ruler), workspace))
     return root / REPORT

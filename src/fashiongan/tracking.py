@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -39,8 +40,9 @@ import filelock  # noqa: E402
 
 from .errors import MissingInput, ModelFileError, TrackingError  # noqa: E402
 from .io import file_digest  # noqa: E402
-from .paths import (FID_LOG, FIGURES, GENERATOR, GRID, HISTORY_LOG, LOSSES_PLOT, METRICS, METRICS_DETAILS,  # noqa: E402
-                    MLFLOW_DB, MLFLOW_LOCK, MLRUNS, RUN_FILE, SERVER_ARTIFACTS, SERVER_DB, TRAIN_STATE, TRAIN_SUMMARY)
+from .paths import (DATA_REPORT, FID_LOG, FIGURES, GENERATOR, GRID, HISTORY_LOG, LOSSES_PLOT, METRICS,  # noqa: E402
+                    METRICS_DETAILS, MLFLOW_DB, MLFLOW_LOCK, MLRUNS, RUN_FILE, SERVER_ARTIFACTS, SERVER_DB,
+                    TRAIN_STATE, TRAIN_SUMMARY)
 
 # Marks the experiment as model training, so the MLflow UI asks no "choose an experiment type".
 # Which view a fresh browser opens is still the browser's choice (GenAI by default in MLflow 3.17):
@@ -197,6 +199,47 @@ def evaluation_files() -> list[Path]:
     return [METRICS, METRICS_DETAILS, *sorted(FIGURES.glob("*.png")), *sorted(FIGURES.glob("*.gif"))]
 
 
+# The split of the data each context uses: train learns from the training set, evaluate scores
+# against the test set. The contexts are MLflow's `mlflow.data.context` input tag.
+DATASET_SPLITS = {"training": "train", "evaluation": "test"}
+
+
+def dataset_input(data_report: dict, context: str):
+    """The MLflow dataset input for the split `context` uses, from prepare's report (reports/data.json):
+    the arrays are not read or hashed again. Its digest is the sha256 of the split's two IDX files'
+    sha256s and its image count (data.train_limit keeps the first images of the training files)."""
+    import numpy as np
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.schema import TensorDatasetSchema
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.types import Schema, TensorSpec
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+    from mlflow.utils.validation import MAX_DATASET_DIGEST_SIZE
+
+    from .data import FASHION_MNIST, MIRROR, USER_FILES
+
+    split = DATASET_SPLITS[context]
+    images = data_report[f"{split}_images"]
+    by_name = {file.removesuffix(".gz"): sha256 for file, sha256 in data_report["sha256"].items()}  # a user's as found
+    hashed = "\n".join([by_name[USER_FILES[f"{split}_images"]], by_name[USER_FILES[f"{split}_labels"]], str(images)])
+    if data_report["source"] == FASHION_MNIST:  # its verified bytes are upstream's wherever they were found
+        name, origin = FASHION_MNIST, HTTPDatasetSource(MIRROR)
+    else:
+        directory = (repo_root() / data_report["source"]).resolve()
+        name, origin = directory.name, LocalArtifactDatasetSource(str(directory))
+    limit = data_report.get("train_limit") if split == "train" else None
+    schema = TensorDatasetSchema(features=Schema([TensorSpec(np.dtype(np.uint8), (-1, 28, 28), "images")]),
+                                 targets=Schema([TensorSpec(np.dtype(np.uint8), (-1,), "labels")]))
+    profile = {"images": images} | ({"train_limit": limit} if limit is not None else {})
+    dataset = Dataset(
+        name=f"{name}/{split}",
+        digest=hashlib.sha256(hashed.encode()).hexdigest()[:MAX_DATASET_DIGEST_SIZE],  # the store's column width
+        source_type=origin._get_source_type(), source=origin.to_json(),  # as mlflow.data.Dataset.to_dict does
+        schema=json.dumps(schema.to_dict()), profile=json.dumps(profile))
+    return DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
+
+
 class Run:
     """One MLflow run, written through MlflowClient (no global fluent state across stages)."""
 
@@ -247,6 +290,20 @@ class Run:
     def reopen(self) -> None:
         """Make the run writable again if it was deleted in the UI since a stage last wrote to it."""
         _restore_run(self.client, self.run_id)
+
+    @_survives_outage
+    def log_dataset(self, data_report: dict, context: str) -> None:
+        """Record the data split that `context` ("training", "evaluation") uses as an input of the
+        run. MLflow keeps one input per dataset name and digest in a run, so logging it again (a
+        resumed run, evaluate run again) adds nothing."""
+        self.client.log_inputs(self.run_id, datasets=[dataset_input(data_report, context)])
+
+    def dataset_contexts(self) -> set[str]:
+        """The contexts of the datasets the run holds as inputs."""
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        return {tag.value for held in self.client.get_run(self.run_id).inputs.dataset_inputs
+                for tag in held.tags if tag.key == MLFLOW_DATASET_CONTEXT}
 
     @_survives_outage
     def log_image(self, image, key: str, step: int) -> None:
@@ -384,6 +441,9 @@ class NoRun(Run):
     def reopen(self):
         pass
 
+    def log_dataset(self, data_report, context):
+        pass
+
     def log_image(self, image, key, step):
         pass
 
@@ -510,10 +570,11 @@ def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dic
 def sync_saved(enabled: bool, register_as: str | None = None) -> str:
     """`fashiongan tracking sync`: send the latest training run what its MLflow run missed while
     the store was away, from the outputs on disk: the per-step metrics, train's summary and loss
-    curves, sample's grid, evaluate's metrics, figures and generator model (registered as
-    `register_as` if given), and the status FINISHED once evaluate has finished. Only what the
-    run lacks is sent, so a second call sends nothing. The sample grids logged while training
-    are drawn by the training loop and kept nowhere on disk: the line says how many are lost."""
+    curves, the training and test datasets (from prepare's report), sample's grid, evaluate's
+    metrics, figures and generator model (registered as `register_as` if given), and the status
+    FINISHED once evaluate has finished. Only what the run lacks is sent, so a second call sends
+    nothing. The sample grids logged while training are drawn by the training loop and kept
+    nowhere on disk: the line says how many are lost."""
     from mlflow.tracking import MlflowClient
 
     if not enabled:
@@ -531,7 +592,7 @@ def sync_saved(enabled: bool, register_as: str | None = None) -> str:
                    if f"{directory}/{path.name}" not in run.artifact_names(directory)]
         for path, directory in missing:
             run.log_artifact(path, directory)
-        sent = [f"{directory}/{path.name}" for path, directory in missing]
+        sent = [f"{directory}/{path.name}" for path, directory in missing] + _send_datasets(run, bool(metrics))
         if metrics:
             sent += _finish(run, metrics, register_as)
         lost = _lost_sample_grids(run, max(held.values(), default=0))  # the last step of training
@@ -558,9 +619,9 @@ def _saved_outputs(run_id: str) -> tuple[dict, list[tuple[Path, str]], dict]:
     series = StepLog.open(HISTORY_LOG).series() | {"fid": StepLog.open(FID_LOG).series()["fid"]}
     if of_this_run(TRAIN_SUMMARY, after_train=False):
         summary = json.loads(TRAIN_SUMMARY.read_text())
-        series |= {f"train.{k}": [(summary["steps"], v)] for k, v in summary.items()}
+        series |= {f"train.{k}": [(summary["steps"], v)] for k, v in summary.items() if k != "ruler"}
     metrics = json.loads(METRICS.read_text()) if of_this_run(METRICS) else {}
-    series |= {f"eval.{k}": [(0, v)] for k, v in metrics.items()}
+    series |= {f"eval.{k}": [(0, v)] for k, v in metrics.items() if k != "ruler"}  # the ruler is a tag
     files = []
     if of_this_run(LOSSES_PLOT, after_train=False):
         files.append((LOSSES_PLOT, "figures"))
@@ -570,10 +631,26 @@ def _saved_outputs(run_id: str) -> tuple[dict, list[tuple[Path, str]], dict]:
     return series, files, metrics
 
 
+def _send_datasets(run: Run, evaluated: bool) -> list[str]:
+    """Log the datasets (training, and evaluation once evaluate has finished) that the run lacks,
+    from prepare's report if it is the one this training read: written before train recorded its
+    state (a later `fashiongan prepare` may describe other data)."""
+    if not DATA_REPORT.is_file() or DATA_REPORT.stat().st_mtime > TRAIN_STATE.stat().st_mtime:
+        return []
+    report, held = json.loads(DATA_REPORT.read_text()), run.dataset_contexts()
+    contexts = ["training", "evaluation"] if evaluated else ["training"]
+    missing = [context for context in contexts if context not in held]
+    for context in missing:
+        run.log_dataset(report, context)
+    return [f"the {context} dataset" for context in missing]
+
+
 def _finish(run: Run, metrics: dict, register_as: str | None) -> list[str]:
     """What evaluate does last, if the run lacks it: log (and register) the generator, end the run."""
     description, sent = model_description(metrics), []
     status = run.client.get_run(run.run_id).info.status
+    if "ruler" in metrics:
+        run.set_tags({"ruler": metrics["ruler"]})
     if (model := run.generator_model()) is None:
         uri = run.log_generator(GENERATOR, register_as, description)
         sent.append(f"the generator model {uri}" + (f" registered as {register_as!r}" if register_as else ""))

@@ -1,47 +1,57 @@
-"""classifier: train the feature network once, report its test accuracy, cache real-data features.
+"""classifier: the ruler of every metric, shipped or trained, and the real data's features in it.
 
-The features of the real test and training images are computed here, once per classifier, so
-neither training-time FID nor evaluate recomputes them per experiment.
+`classifier.ruler: auto` takes the ruler the project ships for Fashion-MNIST (checked against the
+sha256 on its card) and trains nothing; for a user's own data it trains one, as `train` does. The
+features of the real test and training images are computed here, once per ruler, so neither the
+training-time FID nor evaluate recomputes them per experiment.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import keras
 import numpy as np
 
-from .. import runtime
+from .. import ruler, runtime
 from ..config import Config
-from ..data import class_balanced
-from ..features import FeatureExtractor, build_classifier, train_classifier
-from ..io import save_model, write_json, write_npz
+from ..errors import ConfigError
+from ..features import FeatureExtractor
+from ..io import atomic_path, load_model, save_model, write_json, write_npz
 from ..paths import CLASSIFIER, CLASSIFIER_REPORT, PREPARED, REAL_FEATURES
 
 
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.runtime)
     arrays = np.load(PREPARED)
-    model = build_classifier(len(cfg.data.class_names))
+    named = ruler.named_file(cfg.classifier.ruler, cfg.data.source)
     started = time.time()
-    train_classifier(model, arrays["train_images"], arrays["train_labels"],
-                     cfg.classifier.epochs, cfg.classifier.batch_size, cfg.classifier.learning_rate)
+    if named is None:
+        model = ruler.trained(arrays, len(cfg.data.class_names), cfg.classifier.epochs, cfg.classifier.batch_size,
+                              cfg.classifier.learning_rate)
+        save_model(model, CLASSIFIER)
+        made = {"source": "trained", "epochs": cfg.classifier.epochs}
+    else:
+        ruler.verified_card(named)
+        model = load_model(named)
+        if model.output_shape[-1] != len(cfg.data.class_names):
+            raise ConfigError(f"classifier.ruler: {named} tells {model.output_shape[-1]} classes apart, but "
+                              f"data.class_names names {len(cfg.data.class_names)}")
+        with atomic_path(CLASSIFIER) as tmp:  # a byte copy: the ruler's id is its file's sha256
+            shutil.copyfile(named, tmp)
+        made = {"source": str(named), "card": str(ruler.card_path(named))}
     seconds = time.time() - started
 
-    extractor = FeatureExtractor(model)
-    test_features, test_proba = extractor.features_and_proba(arrays["test_images"])
-    train_features, train_proba = extractor.features_and_proba(arrays["train_images"])
-    # real training images as a "perfect generator": as many as the test set, in the classes' shares
-    reference = class_balanced(arrays["train_labels"], len(arrays["test_images"]), cfg.seed)
-    accuracy = float(np.mean(test_proba.argmax(axis=1) == arrays["test_labels"]))
+    real = ruler.real_features(FeatureExtractor(model), arrays, cfg.seed)
+    accuracy = float(np.mean(real["test_proba"].argmax(axis=1) == arrays["test_labels"]))
     loss = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
-        arrays["test_labels"], np.clip(test_proba, 1e-12, 1.0))))
-
-    save_model(model, CLASSIFIER)
-    write_npz(REAL_FEATURES, test_features=test_features, test_proba=test_proba, test_labels=arrays["test_labels"],
-              train_features=train_features.astype(np.float32),
-              reference_features=train_features[reference], reference_proba=train_proba[reference],
-              reference_labels=arrays["train_labels"][reference])
-    write_json(CLASSIFIER_REPORT, {"test_accuracy": round(accuracy, 4), "test_loss": round(loss, 4),
-                        "train_seconds": round(seconds, 1), "feature_dim": int(test_features.shape[1])})
-    print(f"classifier: test accuracy {accuracy:.4f} after {cfg.classifier.epochs} epochs ({seconds:.0f} s)")
+        arrays["test_labels"], np.clip(real["test_proba"], 1e-12, 1.0))))
+    write_npz(REAL_FEATURES, **real)
+    ruler_id = ruler.ruler_id(CLASSIFIER)
+    write_json(CLASSIFIER_REPORT, {"ruler": ruler_id, **made, "test_accuracy": round(accuracy, 4),
+                                   "test_loss": round(loss, 4), "seconds": round(seconds, 1),
+                                   "feature_dim": int(real["test_features"].shape[1])})
+    how = (f"trained {cfg.classifier.epochs} epochs" if named is None
+           else f"{named}, sha256 as on its card")
+    print(f"classifier: ruler {ruler_id} ({how}, {seconds:.0f} s): test accuracy {accuracy:.4f}")

@@ -10,30 +10,29 @@ import time
 
 import numpy as np
 
-from .. import explore, metrics, plots, runtime, tracking
+from .. import explore, metrics, plots, ruler, runtime, tracking
 from ..config import Config
-from ..data import class_balanced
 from ..errors import MissingInput
 from ..features import FeatureExtractor
 from ..io import load_model, write_json
 from ..models import Generator, class_shares
-from ..paths import (CLASSIFIER, FID_HISTORY, FIGURES, GENERATOR, METRICS, METRICS_DETAILS, PREPARED,
+from ..paths import (CLASSIFIER, DATA_REPORT, FID_HISTORY, FIGURES, GENERATOR, METRICS, METRICS_DETAILS, PREPARED,
                      REAL_FEATURES, REFERENCE, SAMPLES, TEST_NEAREST_TRAIN)
 
 
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.runtime)
     started, n = time.perf_counter(), cfg.evaluate.n
-    reference = json.loads(REFERENCE.read_text())
-    if reference["n"] != n:
-        raise MissingInput(f"{REFERENCE}: computed for n={reference['n']}, but evaluate.n is {n}: "
-                           "run `dvc repro` (or `fashiongan reference`) first")
+    reference, ruler_id = json.loads(REFERENCE.read_text()), ruler.ruler_id(CLASSIFIER)
+    if (reference["n"], reference.get("ruler")) != (n, ruler_id):
+        raise MissingInput(f"{REFERENCE}: computed for n={reference['n']} with ruler {reference.get('ruler')}, but "
+                           f"evaluate.n is {n} and {CLASSIFIER} is ruler {ruler_id}: run `dvc repro` first")
     real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
     images, labels = samples["images"][:n], samples["labels"][:n]  # any first n hold the classes in their shares
     timings = {}
     extractor = FeatureExtractor(load_model(CLASSIFIER))
     features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
-    test = class_balanced(real["test_labels"], n, cfg.seed)  # the test images reference scored against
+    test = ruler.evaluation_draw(real, n, cfg.seed)  # the test images reference scored against
     generated = metrics.suite(features, proba, real["test_features"][test], real["test_labels"][test], timings)
     fake_nn = metrics.timed(timings, "memorisation", metrics.nearest_distances, features, real["train_features"])
     memorised = metrics.memorisation(fake_nn, np.load(TEST_NEAREST_TRAIN)["distances"])
@@ -57,13 +56,14 @@ def run(cfg: Config) -> None:
         generator, FIGURES, extractor, real["test_features"], real["test_labels"], cfg.seed,
         class_names=cfg.data.class_names, shares=shares))
     timings["total"] = time.perf_counter() - started
-    write_json(METRICS_DETAILS, {"timings_s": {k: round(v, 2) for k, v in timings.items()},
+    write_json(METRICS_DETAILS, {"ruler": ruler_id, "timings_s": {k: round(v, 2) for k, v in timings.items()},
                                  "memorisation": memorised, "class_histograms": histograms,
                                  "truncation": truncation})
-    write_json(METRICS, result)
+    write_json(METRICS, result | {"ruler": ruler_id})
 
     run = tracking.continue_run(cfg.tracking.enabled)
-    run.set_tags({"evaluate.n": n})
+    run.log_dataset(json.loads(DATA_REPORT.read_text()), "evaluation")
+    run.set_tags({"evaluate.n": n, "ruler": ruler_id})
     run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
     for path in tracking.evaluation_files():
         run.log_artifact(path, "evaluation")
@@ -71,6 +71,6 @@ def run(cfg: Config) -> None:
         GENERATOR, register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,
         description=tracking.model_description(result))
     run.end("FINISHED")
-    print(f"evaluate: FID {result['fid']:.3f} (real {result['fid_real']:.3f}), KID {result['kid']:.4f}, "
+    print(f"evaluate: ruler {ruler_id}: FID {result['fid']:.3f} (real {result['fid_real']:.3f}), KID {result['kid']:.4f}, "
           f"precision {result['precision']:.3f}, recall {result['recall']:.3f}, n={n}, "
           f"{timings['total']:.0f} s -> {METRICS}" + (f", generator logged as {model_uri}" if model_uri else ""))

@@ -1,4 +1,4 @@
-"""reference: the real-data side of every metric, computed once per classifier and evaluate.n.
+"""reference: the real-data side of every metric, computed once per ruler and evaluate.n.
 
 Real training images scored against the test set exactly as evaluate scores generated images,
 i.e. what a perfect generator would score, plus each test image's distance to its nearest
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import metrics, runtime
+from .. import metrics, ruler, runtime
 from ..config import Config
-from ..data import class_balanced
 from ..features import FeatureExtractor
 from ..io import load_model, write_json, write_npz
 from ..paths import CLASSIFIER, REAL_FEATURES, REFERENCE, TEST_NEAREST_TRAIN
@@ -24,19 +23,21 @@ def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.runtime)
     n = cfg.evaluate.n
     real = np.load(REAL_FEATURES)
-    test = class_balanced(real["test_labels"], n, cfg.seed)  # every class in its share, whatever n is
+    test = ruler.evaluation_draw(real, n, cfg.seed)
     test_features, test_labels = real["test_features"][test], real["test_labels"][test]
     timings = {}
-    chosen = class_balanced(real["reference_labels"], n, cfg.seed)
+    chosen = ruler.reference_draw(real, n, cfg.seed)
     reference = metrics.suite(real["reference_features"][chosen], real["reference_proba"][chosen],
                               test_features, test_labels, timings)
     distances = metrics.timed(timings, "memorisation", metrics.nearest_distances, test_features,
                               real["train_features"])
-    noise = np.random.default_rng(cfg.seed).integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
     extractor = FeatureExtractor(load_model(CLASSIFIER))
-    fid_noise = metrics.timed(timings, "fid_noise", lambda: metrics.fid(extractor.features(noise), test_features))
+    fid_noise = metrics.timed(timings, "fid_noise", lambda: metrics.fid(
+        extractor.features(ruler.noise_images(n, cfg.seed)), test_features))
+    ruler_id = ruler.ruler_id(CLASSIFIER)
     write_npz(TEST_NEAREST_TRAIN, distances=distances)
-    write_json(REFERENCE, {"n": n, "metrics": reference, "fid_noise": fid_noise,
+    write_json(REFERENCE, {"n": n, "ruler": ruler_id, "metrics": reference, "fid_noise": fid_noise,
                            "timings_s": {k: round(v, 2) for k, v in timings.items()}})
-    print(f"reference: real train vs test, n={n}: FID {reference['fid']:.3f}, precision {reference['precision']:.3f}, "
-          f"recall {reference['recall']:.3f}, {sum(timings.values()):.0f} s -> {REFERENCE}")
+    print(f"reference: real train vs test, n={n}, ruler {ruler_id}: FID {reference['fid']:.3f}, "
+          f"noise {fid_noise:.1f}, precision {reference['precision']:.3f}, recall {reference['recall']:.3f}, "
+          f"{sum(timings.values()):.0f} s -> {REFERENCE}")

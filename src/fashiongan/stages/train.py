@@ -7,6 +7,7 @@ this stage; only the chief writes outputs and the MLflow run.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 
@@ -14,14 +15,14 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from .. import conditioning, distribute, plots, resume, runtime, tracking
+from .. import conditioning, distribute, plots, resume, ruler, runtime, tracking
 from ..config import Config, flatten
 from ..data import to_uint8
 from ..probe import FidProbe
 from ..io import load_model, save_model, write_json
 from ..losses import make_loss
 from ..models import Generator, build_gan, class_shares, grid_latents
-from ..paths import CLASSIFIER, FID_HISTORY, GENERATOR, HISTORY, LOSSES_PLOT, PREPARED, REAL_FEATURES, TRAIN_SUMMARY
+from ..paths import CLASSIFIER, DATA_REPORT, FID_HISTORY, GENERATOR, HISTORY, LOSSES_PLOT, PREPARED, REAL_FEATURES, TRAIN_SUMMARY
 from ..trainer import METRIC_NAMES, Trainer, fit, steps_per_epoch, use_xla
 
 
@@ -43,6 +44,7 @@ def run(cfg: Config) -> None:
                       cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy, total_steps)
     sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)  # samples, FIDs, the model
     state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task)
+    ruler_id = ruler.ruler_id(CLASSIFIER)  # resume.restore made sure a resumed run was measured with it too
 
     run, held, fid_seconds = tracking.NoRun(), {}, []
     try:  # from here on, an error or a signal ends the MLflow run as FAILED or KILLED
@@ -55,9 +57,10 @@ def run(cfg: Config) -> None:
         if run.run_id != state.run_id:  # a new run (also when resuming a run that was not tracked there)
             run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train")))
             run.set_tags(tracking.provenance_tags() | {
-                "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
+                "ruler": ruler_id, "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
                 "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name})
         state.record(run.run_id, finished=False)
+        run.log_dataset(json.loads(DATA_REPORT.read_text()), "training")  # once per run, also when resumed
         already_sent = min(held.get(name, -1) for name in METRIC_NAMES)
         print(f"train: {cfg.model.arch}, {total_steps} steps "
               + (f"(resuming at step {state.start_step})" if state.resuming else "(fresh)")
@@ -118,7 +121,7 @@ def run(cfg: Config) -> None:
         summary = {"steps": total_steps, "train_seconds": round(train_seconds, 1),
                    "steps_per_second": round((total_steps - state.start_step) / train_seconds, 2),
                    "fid_seconds": round(sum(fid_seconds), 1), "resumed_from_step": state.start_step}
-        write_json(TRAIN_SUMMARY, summary)
+        write_json(TRAIN_SUMMARY, summary | {"ruler": ruler_id})  # beside fid.csv: the ruler of its FIDs
         run.log_series({f"train.{k}": [(total_steps, v)] for k, v in summary.items()})
         run.log_artifact(LOSSES_PLOT, "figures")
         run.flush()
