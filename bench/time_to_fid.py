@@ -6,8 +6,9 @@ changes (images seen = steps x batch) and, beside it, on this machine's seconds.
 
 A recipe is a set of params overrides on params.yaml (RECIPES below; `--set key=value` adds
 overrides to every recipe). FID is the training-time probe: --fid-samples generated images from
-fixed latents against the 10k test images, in the classifier stage's feature space (run
-`dvc repro classifier` first); 2k samples read a little higher than evaluate's 10k.
+fixed latents against the 10k test images, in the ruler's feature space (models/classifier.keras: run
+`dvc repro classifier` first; for Fashion-MNIST the shipped ruler); 2k samples read a little higher
+than evaluate's 10k. The output names the ruler's id.
 Writes reports/bench/time_to_fid.json and reports/bench/time_to_fid.png (--out another path).
 
 `--history NAME=CSV` adds the training-time FIDs of a pipeline run (its reports/train/fid.csv,
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fashiongan import config, runtime
+from fashiongan import config, ruler, runtime
 from fashiongan.io import atomic_path, load_model, write_json
 from fashiongan.paths import BENCH, CLASSIFIER, PARAMS, PREPARED, REAL_FEATURES
 
@@ -163,10 +164,11 @@ def main(argv=None):
                                       args.fid_samples, data)
         results[name] = {"overrides": overrides, "runs": runs, "points": across_seeds(list(runs.values()))}
         last = results[name]["points"][-1]
-        print(f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images "
+        print(f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images, "
+              f"ruler {ruler.ruler_id(CLASSIFIER)} "
               f"(mean ± sample std of {len(seeds)} seeds)", flush=True)
-    write_json(args.out, {"images": args.images, "every": args.every, "fid_samples": args.fid_samples,
-                          "recipes": results})
+    write_json(args.out, {"ruler": ruler.ruler_id(CLASSIFIER), "images": args.images, "every": args.every,
+                          "fid_samples": args.fid_samples, "recipes": results})
     save_figure(args.out.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
     print(f"-> {args.out}, {args.out.with_suffix('.png')}")
 

@@ -88,3 +88,27 @@ def test_a_trained_ruler_has_no_optimizer_state(tmp_path):
     save_model(ruler.trained(arrays, 3, 1, 32, 1e-3), path)
     with zipfile.ZipFile(path) as archive:
         assert not json.loads(archive.read("config.json")).get("compile_config")
+
+
+def test_the_classifier_stage_refuses_a_ruler_file_that_is_not_its_cards_and_writes_nothing(
+        tmp_path, monkeypatch, capsys, raw_params):
+    import yaml
+
+    from fashiongan import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rulers").mkdir()
+    shutil.copyfile(ruler.card_path(SHIPPED), tmp_path / "rulers/fashion-mnist.json")
+    data = bytearray(SHIPPED.read_bytes())
+    data[-100] ^= 1
+    (tmp_path / "rulers/fashion-mnist.keras").write_bytes(bytes(data))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    rng = np.random.default_rng(0)
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    np.savez(tmp_path / "data/prepared/fashion_mnist.npz", train_images=rng.integers(0, 256, (20, 28, 28), np.uint8),
+             train_labels=np.arange(20) % 10, test_images=rng.integers(0, 256, (10, 28, 28), np.uint8),
+             test_labels=np.arange(10))
+    assert cli.main(["classifier"]) == 1
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("fashiongan classifier: rulers/fashion-mnist.keras: sha256 ") and "\n" not in line
+    assert not (tmp_path / "models").exists() and not (tmp_path / "data/features").exists()

@@ -76,8 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--model", default=str(GENERATOR), help=MODEL_HELP)
     exp.add_argument("--out", default="explore", help="output directory (default explore)")
     exp.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    cmp = commands.add_parser("compare", help="table of the latest MLflow runs, best FID first",
-                              description="Table of the latest MLflow runs of the experiment, best FID first.")
+    cmp = commands.add_parser(
+        "compare", help="the latest MLflow runs: one table per ruler, seeds of one recipe in one row, best mean FID first",
+        description="The latest MLflow runs of the experiment: one table per ruler (the newest run's first; runs "
+                    "measured with another ruler are never ranked with it), one row per recipe (runs whose params "
+                    "differ only in seed: each metric as mean ± sample std over seeds), best mean FID first; rows "
+                    "within the seed spread of the best are marked.")
     cmp.add_argument("--params", default="params.yaml", help="params file naming the experiment (default: params.yaml)")
     cmp.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment in the params file)")
     cmp.add_argument("--max-runs", type=int, default=20, help="how many of the latest runs (default 20)")
@@ -133,8 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     rep = commands.add_parser(
         "report", help="write reports/index.html comparing experiments, viewable offline",
         description="Write reports/index.html: the DVC experiments of the workspace (what `dvc exp show` lists, the "
-                    "workspace included), or with --mlflow-runs N the latest N MLflow runs: the params that "
-                    "differ and the key metrics (best FID first, each beside its real-data reference), sample "
+                    "workspace included), or with --mlflow-runs N the latest N MLflow runs: one table per ruler, "
+                    "one row per recipe (seeds grouped: mean ± std), the params that differ and the key metrics "
+                    "(best mean FID first, each beside its real-data reference), sample "
                     "grids side by side, FID by images seen overlaid; then the workspace's run in detail. "
                     "Images are inlined: the file opens with no network.")
     rep.add_argument("--mlflow-runs", type=int, default=0, metavar="N",
