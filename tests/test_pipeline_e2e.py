@@ -155,6 +155,7 @@ def test_explore_and_generate_take_a_registered_model_or_a_run_uri(built, tmp_pa
     table = json.loads((tmp_path / "explore/truncation.json").read_text())
     assert [row["truncation"] for row in table] == [1.0, 0.7, 0.5]
     details = json.loads((built / "reports/metrics_details.json").read_text())
+    assert {row.pop("ruler") for row in table} == {details["ruler"]}  # one ruler measured both
     assert details["truncation"] == table  # evaluate's figures are explore's, same seed and latents
     assert cli.main(["generate", "--model", f"runs:/{run_id}/generator", "--class", "bag", "--out",
                      str(tmp_path / "bags.png")]) == 0

@@ -62,7 +62,8 @@ def run(cfg: Config) -> None:
     write_json(METRICS, result | {"ruler": ruler_id})
 
     run = tracking.continue_run(cfg.tracking.enabled)
-    run.log_dataset(json.loads(DATA_REPORT.read_text()), "evaluation")
+    if DATA_REPORT.is_file():  # prepare's report (a dvc.yaml dep; absent when a stage runs on hand-made data)
+        run.log_dataset(json.loads(DATA_REPORT.read_text()), "evaluation")
     run.set_tags({"evaluate.n": n, "ruler": ruler_id})
     run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
     for path in tracking.evaluation_files():

@@ -44,7 +44,9 @@ def run(cfg: Config) -> None:
                       cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch, replicas), strategy, total_steps)
     sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)  # samples, FIDs, the model
     state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task)
-    ruler_id = ruler.ruler_id(CLASSIFIER)  # resume.restore made sure a resumed run was measured with it too
+    # the ruler of fid.csv's FIDs (resume.restore made sure a resumed run's were measured with it too);
+    # none when training measures none: evaluate tags the run with the ruler of its metrics
+    ruler_id = ruler.ruler_id(CLASSIFIER) if cfg.train.fid_every and CLASSIFIER.is_file() else None
 
     run, held, fid_seconds = tracking.NoRun(), {}, []
     try:  # from here on, an error or a signal ends the MLflow run as FAILED or KILLED
@@ -57,10 +59,12 @@ def run(cfg: Config) -> None:
         if run.run_id != state.run_id:  # a new run (also when resuming a run that was not tracked there)
             run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train")))
             run.set_tags(tracking.provenance_tags() | {
-                "ruler": ruler_id, "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
-                "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name})
+                "model.arch": cfg.model.arch, "train.loss": cfg.train.loss, "model.conditional": cfg.model.conditional,
+                "train.replicas": replicas, "train.dtype_policy": keras.mixed_precision.global_policy().name}
+                | ({"ruler": ruler_id} if ruler_id else {}))
         state.record(run.run_id, finished=False)
-        run.log_dataset(json.loads(DATA_REPORT.read_text()), "training")  # once per run, also when resumed
+        if DATA_REPORT.is_file():  # prepare's report (a dvc.yaml dep; absent when a stage runs on hand-made data)
+            run.log_dataset(json.loads(DATA_REPORT.read_text()), "training")
         already_sent = min(held.get(name, -1) for name in METRIC_NAMES)
         print(f"train: {cfg.model.arch}, {total_steps} steps "
               + (f"(resuming at step {state.start_step})" if state.resuming else "(fresh)")
