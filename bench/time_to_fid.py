@@ -149,7 +149,7 @@ def main(argv=None):
     runtime.configure(base.seed, base.runtime)
     arrays = np.load(PREPARED)
     data = (arrays["train_images"], arrays["train_labels"])
-    results = {}
+    results, measured_with = {}, ruler.ruler_id(CLASSIFIER)  # the ruler of every FID below
     for name, path in (item.split("=", 1) for item in args.history):
         rows = list(csv.DictReader(open(path)))
         results[name] = {"history": path, "points": [
@@ -165,9 +165,9 @@ def main(argv=None):
         results[name] = {"overrides": overrides, "runs": runs, "points": across_seeds(list(runs.values()))}
         last = results[name]["points"][-1]
         print(f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images, "
-              f"ruler {ruler.ruler_id(CLASSIFIER)} "
+              f"ruler {measured_with} "
               f"(mean ± sample std of {len(seeds)} seeds)", flush=True)
-    write_json(args.out, {"ruler": ruler.ruler_id(CLASSIFIER), "images": args.images, "every": args.every,
+    write_json(args.out, {"ruler": measured_with, "images": args.images, "every": args.every,
                           "fid_samples": args.fid_samples, "recipes": results})
     save_figure(args.out.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
     print(f"-> {args.out}, {args.out.with_suffix('.png')}")

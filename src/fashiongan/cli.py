@@ -217,7 +217,8 @@ def _explore(args) -> None:
     real = np.load(REAL_FEATURES)
     table = write_figures(generator, out, FeatureExtractor(load_model(CLASSIFIER)), real["test_features"],
                           real["test_labels"], args.seed, shares=shares)
-    write_json(out / "truncation.json", [row | {"ruler": ruler_id(CLASSIFIER)} for row in table])
+    measured_with = ruler_id(CLASSIFIER)
+    write_json(out / "truncation.json", [row | {"ruler": measured_with} for row in table])
     for row in table:
         print(f"explore: truncation {row['truncation']:g}: FID {row['fid']:.2f}, recall {row['recall']:.3f} "
               f"(n={row['n']})")

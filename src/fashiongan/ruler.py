@@ -32,7 +32,6 @@ RULERS = Path("rulers")
 SHIPPED = {FASHION_MNIST: RULERS / "fashion-mnist.keras"}
 ID_LENGTH = 12
 CHECKED_DIGITS = 3  # a card's numbers hold on another CPU to this many significant digits
-UNKNOWN = "unknown"  # the ruler of a number recorded before numbers carried one
 
 
 def ruler_id(path: str | Path) -> str:
