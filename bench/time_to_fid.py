@@ -149,7 +149,8 @@ def main(argv=None):
     runtime.configure(base.seed, base.runtime)
     arrays = np.load(PREPARED)
     data = (arrays["train_images"], arrays["train_labels"])
-    results, measured_with = {}, ruler.ruler_id(CLASSIFIER)  # the ruler of every FID below
+    results = {}
+    measured_with = ruler.ruler_id(CLASSIFIER) if CLASSIFIER.is_file() else None  # the ruler of the recipes' FIDs
     for name, path in (item.split("=", 1) for item in args.history):
         rows = list(csv.DictReader(open(path)))
         results[name] = {"history": path, "points": [
