@@ -85,7 +85,7 @@ bench: setup
 report: setup
 	$(BIN)/fashiongan report $(if $(RUNS),--mlflow-runs $(RUNS))
 
-# fashiongan ui prints the URL that opens the experiment on its training runs (src/fashiongan/ui.py says why)
+# fashiongan ui prints the URL that opens the experiment on its training runs (src/fashiongan/use/ui.py says why)
 ui: setup
 	$(BIN)/fashiongan ui --port $(UI_PORT)
 

@@ -9,7 +9,6 @@ Writes reports/bench/evaluate_speed.json.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -17,17 +16,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from fashiongan import config  # noqa: E402
-from fashiongan.stages import evaluate, reference  # noqa: E402
-from fashiongan.paths import (BENCH, CLASSIFIER, METRICS_DETAILS, PREPARED, REAL_FEATURES, REFERENCE,  # noqa: E402
-                              SAMPLES, TRAIN_REPORTS)
+from fashiongan import config
+from fashiongan.paths import (
+    BENCH,
+    CLASSIFIER,
+    METRICS_DETAILS,
+    PREPARED,
+    REAL_FEATURES,
+    REFERENCE,
+    SAMPLES,
+    TRAIN_REPORTS,
+)
+from fashiongan.stages import evaluate, reference
 
 OUT = BENCH / "evaluate_speed.json"
 
 
 def main():
     cfg = config.load("params.yaml")
-    cfg = dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, enabled=False))
+    cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
     if not SAMPLES.exists():
         sys.exit(f"{SAMPLES} missing: run `make run` first")
     root = Path.cwd()
@@ -42,13 +49,21 @@ def main():
             started = time.perf_counter()
             stage.run(cfg)
             seconds[stage.__name__.rsplit(".", 1)[1]] = time.perf_counter() - started
-        split = {"reference": json.loads(REFERENCE.read_text())["timings_s"],
-                 "evaluate": json.loads(METRICS_DETAILS.read_text())["timings_s"]}
+        split = {
+            "reference": json.loads(REFERENCE.read_text())["timings_s"],
+            "evaluate": json.loads(METRICS_DETAILS.read_text())["timings_s"],
+        }
         os.chdir(root)
-    result = {"n": cfg.evaluate.n, "evaluate_s": round(seconds["evaluate"], 1),
-              "reference_s": round(seconds["reference"], 1), "split_s": split}
-    print(f"{cfg.evaluate.n} vs {cfg.evaluate.n}, all metrics: evaluate {seconds['evaluate']:.1f} s per experiment; "
-          f"reference {seconds['reference']:.1f} s once per classifier")
+    result = {
+        "n": cfg.evaluate.n,
+        "evaluate_s": round(seconds["evaluate"], 1),
+        "reference_s": round(seconds["reference"], 1),
+        "split_s": split,
+    }
+    print(
+        f"{cfg.evaluate.n} vs {cfg.evaluate.n}, all metrics: evaluate {seconds['evaluate']:.1f} s per experiment; "
+        f"reference {seconds['reference']:.1f} s once per classifier"
+    )
     for stage, timings in split.items():
         for name, value in timings.items():
             print(f"  {stage:9s} {name:18s} {value:6.2f} s")

@@ -23,19 +23,24 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from fashiongan import config, ruler, runtime
-from fashiongan.io import atomic_path, load_model, write_json
+from fashiongan import config, runtime
+from fashiongan.evaluation import ruler
+from fashiongan.io import atomic_path, load_model, step_series, write_json
 from fashiongan.paths import BENCH, CLASSIFIER, PARAMS, PREPARED, REAL_FEATURES
 
 RECIPES = {
-    "before": {"train.learning_rate": 0.0002, "train.beta_1": 0.5, "train.ema_warmup": False, "train.lr_decay": 0.0},
+    "before": {
+        "train.learning_rate": 0.0002,
+        "train.beta_1": 0.5,
+        "train.ema_warmup": False,
+        "train.lr_decay": 0.0,
+    },
     "default": {},
     "unconditional": {"model.conditional": False},
     "self-conditioned": {"model.conditional": False, "model.clusters": 50},
@@ -57,13 +62,14 @@ def with_overrides(raw: dict, overrides: dict) -> config.Config:
 def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, data) -> list[dict]:
     """[{images, steps, seconds, fid}] every `every` images up to `images`, both rounded to whole
     compiled chunks (train.steps_per_call steps): other chunk lengths would each be traced anew."""
-    from fashiongan import conditioning
-    from fashiongan.losses import make_loss
-    from fashiongan.models import build_gan, class_shares
-    from fashiongan.probe import FidProbe
-    from fashiongan.trainer import Trainer, fit, use_xla
-
     import keras
+
+    from fashiongan.evaluation.probe import FidProbe
+    from fashiongan.gan import conditioning
+    from fashiongan.gan.loop import fit
+    from fashiongan.gan.losses import make_loss
+    from fashiongan.gan.models import build_gan, class_shares
+    from fashiongan.gan.trainer import Trainer, use_xla
 
     keras.utils.set_random_seed(cfg.seed)
     train_images, class_labels = data
@@ -71,19 +77,38 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     batch, chunk = cfg.train.batch_size, cfg.train.steps_per_call
     every_steps = max(1, round(every / batch / chunk)) * chunk
     total_steps = max(1, round(images / batch / every_steps)) * every_steps
-    trainer = Trainer(build_gan(cfg.model), make_loss(cfg.train.loss, cfg.train.gp_weight), cfg.train, cfg.seed,
-                      cfg.model.latent_dim, use_xla(cfg.train, cfg.model.arch), total_steps=total_steps)
-    sampler = conditioning.sampling_generator(cfg.model, trainer.sampling_generator, labels)
+    trainer = Trainer(
+        build_gan(cfg.model),
+        make_loss(cfg.train.loss, cfg.train.gp_weight),
+        cfg.train,
+        cfg.seed,
+        cfg.model.latent_dim,
+        use_xla(cfg.train, cfg.model.arch),
+        total_steps=total_steps,
+    )
+    sampler = conditioning.published_generator(cfg.model, trainer.inference_generator, labels)
     shares = class_shares(labels, len(cfg.data.class_names)) if cfg.model.conditional else [1.0]
-    probe = FidProbe(load_model(CLASSIFIER), np.load(REAL_FEATURES)["test_features"], cfg.model.latent_dim,
-                     fid_samples, cfg.seed + 1, shares)
+    probe = FidProbe(
+        load_model(CLASSIFIER),
+        np.load(REAL_FEATURES)["test_features"],
+        cfg.model.latent_dim,
+        fid_samples,
+        cfg.seed + 1,
+        shares,
+    )
     points, fid_seconds, started = [], [0.0], time.perf_counter()
 
     def score(step):
         scored = time.perf_counter()
         value = probe(sampler)
-        points.append({"images": step * batch, "steps": step, "fid": round(value, 3),
-                       "seconds": round(scored - started - fid_seconds[0], 1)})
+        points.append(
+            {
+                "images": step * batch,
+                "steps": step,
+                "fid": round(value, 3),
+                "seconds": round(scored - started - fid_seconds[0], 1),
+            }
+        )
         fid_seconds[0] += time.perf_counter() - scored
         print(f"  {step * batch:>9,} images  {points[-1]['seconds']:>7.1f} s  FID {value:7.2f}", flush=True)
 
@@ -96,10 +121,15 @@ def across_seeds(runs: list[list[dict]]) -> list[dict]:
     points = []
     for same_point in zip(*runs):
         fids = np.array([p["fid"] for p in same_point])
-        points.append({"images": same_point[0]["images"], "steps": same_point[0]["steps"],
-                       "fid": round(float(fids.mean()), 3),
-                       "fid_std": round(float(fids.std(ddof=1)) if len(fids) > 1 else 0.0, 3),
-                       "seconds": round(float(np.mean([p["seconds"] for p in same_point])), 1)})
+        points.append(
+            {
+                "images": same_point[0]["images"],
+                "steps": same_point[0]["steps"],
+                "fid": round(float(fids.mean()), 3),
+                "fid_std": round(float(fids.std(ddof=1)) if len(fids) > 1 else 0.0, 3),
+                "seconds": round(float(np.mean([p["seconds"] for p in same_point])), 1),
+            }
+        )
     return points
 
 
@@ -126,18 +156,38 @@ def save_figure(path, curves: dict[str, list[dict]]) -> None:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=300_000, help="training images per recipe (steps x batch)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--images", type=int, default=300_000, help="training images per recipe (steps x batch)"
+    )
     parser.add_argument("--every", type=int, default=50_000, help="training images between FIDs")
     parser.add_argument("--fid-samples", type=int, default=2000)
-    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an override for every recipe, e.g. --set seed=2 (YAML value)")
-    parser.add_argument("--seeds", default="", help="comma-separated: each recipe trains once per seed; the "
-                        "figure shows the mean FID, the JSON each run and mean and sample std")
-    parser.add_argument("--history", action="append", default=[], metavar="NAME=CSV",
-                        help="also plot a pipeline run's training-time FIDs (its reports/train/fid.csv, batch "
-                             "--batch); with --recipes '' nothing trains")
+    parser.add_argument(
+        "--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override for every recipe, e.g. --set seed=2 (YAML value)",
+    )
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated: each recipe trains once per seed; the "
+        "figure shows the mean FID, the JSON each run and mean and sample std",
+    )
+    parser.add_argument(
+        "--history",
+        action="append",
+        default=[],
+        metavar="NAME=CSV",
+        help="also plot a pipeline run's training-time FIDs (its reports/train/fid.csv, batch "
+        "--batch); with --recipes '' nothing trains",
+    )
     parser.add_argument("--batch", type=int, default=64, help="the batch of the --history runs")
     parser.add_argument("--out", type=Path, default=OUT, help="the JSON (the figure: same name, .png)")
     args = parser.parse_args(argv)
@@ -150,26 +200,48 @@ def main(argv=None):
     arrays = np.load(PREPARED)
     data = (arrays["train_images"], arrays["train_labels"])
     results = {}
-    measured_with = ruler.ruler_id(CLASSIFIER) if CLASSIFIER.is_file() else None  # the ruler of the recipes' FIDs
+    measured_with = (
+        ruler.ruler_id(CLASSIFIER) if CLASSIFIER.is_file() else None
+    )  # the ruler of the recipes' FIDs
     for name, path in (item.split("=", 1) for item in args.history):
-        rows = list(csv.DictReader(open(path)))
-        results[name] = {"history": path, "points": [
-            {"images": int(r["step"]) * args.batch, "steps": int(r["step"]), "fid": float(r["fid"]),
-             "seconds": float(r["seconds"])} for r in rows]}
+        logged = step_series(Path(path).read_text())
+        results[name] = {
+            "history": path,
+            "points": [
+                {"images": step * args.batch, "steps": step, "fid": fid, "seconds": seconds}
+                for (step, fid), (_, seconds) in zip(logged["fid"], logged["seconds"])
+            ],
+        }
     seeds = [int(seed) for seed in args.seeds.split(",") if seed] or [common.get("seed", base.seed)]
     for name in filter(None, args.recipes.split(",")):
         overrides, runs = {**RECIPES[name], **common}, {}
         for seed in seeds:
             print(f"{name}, seed {seed}: {overrides or 'params.yaml as it is'}", flush=True)
-            runs[seed] = train_recipe(with_overrides(raw, overrides | {"seed": seed}), args.images, args.every,
-                                      args.fid_samples, data)
+            runs[seed] = train_recipe(
+                with_overrides(raw, overrides | {"seed": seed}),
+                args.images,
+                args.every,
+                args.fid_samples,
+                data,
+            )
         results[name] = {"overrides": overrides, "runs": runs, "points": across_seeds(list(runs.values()))}
         last = results[name]["points"][-1]
-        print(f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images, "
-              f"ruler {measured_with} "
-              f"(mean ± sample std of {len(seeds)} seeds)", flush=True)
-    write_json(args.out, {"ruler": measured_with, "images": args.images, "every": args.every,
-                          "fid_samples": args.fid_samples, "recipes": results})
+        print(
+            f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images, "
+            f"ruler {measured_with} "
+            f"(mean ± sample std of {len(seeds)} seeds)",
+            flush=True,
+        )
+    write_json(
+        args.out,
+        {
+            "ruler": measured_with,
+            "images": args.images,
+            "every": args.every,
+            "fid_samples": args.fid_samples,
+            "recipes": results,
+        },
+    )
     save_figure(args.out.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
     print(f"-> {args.out}, {args.out.with_suffix('.png')}")
 

@@ -15,7 +15,6 @@ Writes reports/bench/train_throughput.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ import time
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from fashiongan.runtime import quiet_tensorflow  # noqa: E402
+from fashiongan.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
@@ -32,10 +31,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fashiongan import config, data, models, tracking  # noqa: E402
-from fashiongan.losses import make_loss  # noqa: E402
+from fashiongan import config  # noqa: E402
+from fashiongan.data.images import to_unit_range  # noqa: E402
+from fashiongan.data.sources import load_arrays, locate  # noqa: E402
+from fashiongan.gan import models  # noqa: E402
+from fashiongan.gan.loop import fit  # noqa: E402
+from fashiongan.gan.losses import make_loss  # noqa: E402
+from fashiongan.gan.trainer import METRIC_NAMES, Trainer, epoch_order, use_xla  # noqa: E402
 from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
-from fashiongan.trainer import METRIC_NAMES, Trainer, epoch_order, fit, use_xla  # noqa: E402
+from fashiongan.tracking.run import start_run  # noqa: E402
 
 BATCH = 64
 OUT = BENCH / "train_throughput.json"
@@ -45,7 +49,7 @@ class TutorialLoop:
     """The tutorial's per-step Keras calls, fixed for Keras 3's reading of `trainable`."""
 
     def __init__(self, model_cfg, images):
-        self.images = data.to_unit_range(images)
+        self.images = to_unit_range(images)
         self.generator = models.build_generator(model_cfg)
         self.discriminator = models.build_discriminator(model_cfg)
         bce = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -78,11 +82,22 @@ def changed(model, before):
 
 def make_trainer(cfg, model_cfg, batch, images, labels):
     keras.utils.set_random_seed(0)
-    train_cfg = dataclasses.replace(cfg.train, batch_size=batch)
+    train_cfg = cfg.train.model_copy(update={"batch_size": batch})
     # a run far longer than the bench, so a train.lr_decay schedule is computed but never reached
-    trainer = Trainer(models.build_gan(model_cfg), make_loss(train_cfg.loss, train_cfg.gp_weight), train_cfg,
-                      cfg.seed, model_cfg.latent_dim, use_xla(train_cfg, model_cfg.arch), total_steps=10**9)
-    tensors = (tf.constant(images), tf.constant(labels.astype(np.int32)), epoch_order(cfg.seed, 0, len(images)))
+    trainer = Trainer(
+        models.build_gan(model_cfg),
+        make_loss(train_cfg.loss, train_cfg.gp_weight),
+        train_cfg,
+        cfg.seed,
+        model_cfg.latent_dim,
+        use_xla(train_cfg, model_cfg.arch),
+        total_steps=10**9,
+    )
+    tensors = (
+        tf.constant(images),
+        tf.constant(labels.astype(np.int32)),
+        epoch_order(cfg.seed, 0, len(images)),
+    )
     steps_per_epoch = trainer.steps_per_epoch(len(images))
 
     def run(steps):
@@ -117,7 +132,8 @@ def interleaved(runs: dict, rounds: int, seconds: float) -> dict:
         for name, run in runs.items():
             results[name].append(steps_per_second(run, sizes[name]))
     return {name: float(np.median(r)) for name, r in results.items()} | {
-        f"{name}_all": [round(x, 2) for x in r] for name, r in results.items()}
+        f"{name}_all": [round(x, 2) for x in r] for name, r in results.items()
+    }
 
 
 def matmul_peak_gflops(n=1024, repeats=20) -> float:
@@ -131,7 +147,7 @@ def matmul_peak_gflops(n=1024, repeats=20) -> float:
         for _ in range(repeats):
             c = mm(a, b)
         c.numpy()
-        best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - started) / 1e9)
+        best = max(best, 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9)
     return best
 
 
@@ -142,6 +158,7 @@ def mlp_flops_per_step(gan, batch) -> float:
     G update: G forward, D forward, D backward to its input, G backward (input + weight grads).
     A backward pass costs about 2 forwards (1 when only input gradients are needed).
     """
+
     def macs(model):
         return sum(int(np.prod(w.shape)) for w in model.trainable_weights if len(w.shape) == 2)
 
@@ -151,38 +168,46 @@ def mlp_flops_per_step(gan, batch) -> float:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=6.0, help="target length of one timed round")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
 
     cfg = config.load(args.params)
-    source = data.locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
-    arrays = data.load_arrays(source)
+    source = locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
+    arrays = load_arrays(source)
     images, labels = arrays["train_images"], arrays["train_labels"]
     # the tutorial's model and loss on both sides: plain D (no spectral norm), BCE
-    mlp = dataclasses.replace(cfg.model, arch="mlp", conditional=False, spectral_norm=False)
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, loss="bce"))
+    mlp = cfg.model.model_copy(update={"arch": "mlp", "conditional": False, "spectral_norm": False})
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"loss": "bce"})})
 
     tutorial = TutorialLoop(mlp, images)
     g0, d0 = tutorial.generator.get_weights(), tutorial.discriminator.get_weights()
     trainer, trainer_run = make_trainer(cfg, mlp, BATCH, images, labels)
     speeds = interleaved({"tutorial": tutorial.run, "trainer": trainer_run}, args.rounds, args.seconds)
-    assert changed(tutorial.generator, g0) and changed(tutorial.discriminator, d0), "tutorial loop is not training"
+    assert changed(tutorial.generator, g0) and changed(tutorial.discriminator, d0), (
+        "tutorial loop is not training"
+    )
     ratio = speeds["trainer"] / speeds["tutorial"]
     peak = matmul_peak_gflops()
     achieved = mlp_flops_per_step(trainer.gan, BATCH) * speeds["trainer"] / 1e9
-    print(f"mlp batch {BATCH}: tutorial {speeds['tutorial']:.1f} steps/s, trainer {speeds['trainer']:.1f} steps/s "
-          f"-> B/A = {ratio:.2f}x")
-    print(f"trainer: {achieved:.1f} GFLOP/s achieved vs {peak:.1f} GFLOP/s float32 matmul peak "
-          f"({100 * achieved / peak:.0f}%)")
+    print(
+        f"mlp batch {BATCH}: tutorial {speeds['tutorial']:.1f} steps/s, trainer {speeds['trainer']:.1f} steps/s "
+        f"-> B/A = {ratio:.2f}x"
+    )
+    print(
+        f"trainer: {achieved:.1f} GFLOP/s achieved vs {peak:.1f} GFLOP/s float32 matmul peak "
+        f"({100 * achieved / peak:.0f}%)"
+    )
 
     # Tracking overhead: the same fit() with per-step metrics sent to MLflow vs dropped.
     with tempfile.TemporaryDirectory() as store:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
         os.environ["DVC_ROOT"] = store
-        run = tracking.start_run("bench")
+        run = start_run("bench")
         tracked_trainer, _ = make_trainer(cfg, mlp, BATCH, images, labels)
         untracked_trainer, _ = make_trainer(cfg, mlp, BATCH, images, labels)
 
@@ -190,54 +215,86 @@ def main(argv=None):
             def go(steps):
                 target = int(trainer_.step.numpy()) + steps
                 fit(trainer_, images, labels, target, [], on_metrics)
+
             return go
 
         def send(first, rows):
             steps = range(first + 1, first + 1 + len(rows))
             run.log_series({n: list(zip(steps, rows[:, j])) for j, n in enumerate(METRIC_NAMES)})
 
-        overhead = interleaved({"tracked": fit_with(tracked_trainer, send),
-                                "untracked": fit_with(untracked_trainer, lambda first, rows: None)},
-                               args.rounds, args.seconds)
+        overhead = interleaved(
+            {
+                "tracked": fit_with(tracked_trainer, send),
+                "untracked": fit_with(untracked_trainer, lambda first, rows: None),
+            },
+            args.rounds,
+            args.seconds,
+        )
         run.end()
         del os.environ["MLFLOW_TRACKING_URI"], os.environ["DVC_ROOT"]
     tracking_cost = 1.0 - overhead["tracked"] / overhead["untracked"]
-    print(f"MLflow per-step tracking: {overhead['tracked']:.1f} vs {overhead['untracked']:.1f} steps/s untracked "
-          f"-> overhead {100 * tracking_cost:.1f}%")
+    print(
+        f"MLflow per-step tracking: {overhead['tracked']:.1f} vs {overhead['untracked']:.1f} steps/s untracked "
+        f"-> overhead {100 * tracking_cost:.1f}%"
+    )
 
     # The default step as params.yaml sets it against the step of the default before train.lr_decay
     # and train.ema_warmup (both at their old values: constant rates, plain moving average).
     default = config.load(args.params)
-    before = dataclasses.replace(default, train=dataclasses.replace(default.train, lr_decay=0.0, ema_warmup=False))
+    before = default.model_copy(
+        update={"train": default.train.model_copy(update={"lr_decay": 0.0, "ema_warmup": False})}
+    )
     _, default_run = make_trainer(default, default.model, default.train.batch_size, images, labels)
     _, before_run = make_trainer(before, before.model, before.train.batch_size, images, labels)
     step_cost = interleaved({"before": before_run, "default": default_run}, args.rounds, args.seconds)
-    print(f"default step ({default.model.arch}, {default.train.loss}): {step_cost['default']:.1f} steps/s vs "
-          f"{step_cost['before']:.1f} with constant rates and no EMA warm-up "
-          f"-> {step_cost['default'] / step_cost['before']:.3f}x")
+    print(
+        f"default step ({default.model.arch}, {default.train.loss}): {step_cost['default']:.1f} steps/s vs "
+        f"{step_cost['before']:.1f} with constant rates and no EMA warm-up "
+        f"-> {step_cost['default'] / step_cost['before']:.3f}x"
+    )
 
-    dcgan = dataclasses.replace(cfg.model, arch="dcgan", conditional=False, spectral_norm=False)
+    dcgan = cfg.model.model_copy(update={"arch": "dcgan", "conditional": False, "spectral_norm": False})
     dcgan_images = {}
     for batch in (64, 128, 256):
         _, run_dcgan = make_trainer(cfg, dcgan, batch, images, labels)
-        dcgan_images[batch] = interleaved({"dcgan": run_dcgan}, max(1, args.rounds // 2), args.seconds)["dcgan"] * batch
+        dcgan_images[batch] = (
+            interleaved({"dcgan": run_dcgan}, max(1, args.rounds // 2), args.seconds)["dcgan"] * batch
+        )
         print(f"dcgan batch {batch}: {dcgan_images[batch]:.0f} images/s")
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))},
-        "trainer_settings": {"steps_per_call": cfg.train.steps_per_call, "jit_compile": use_xla(cfg.train, "mlp"),
-                             "ema": cfg.train.ema, "log_every": cfg.train.log_every},
-        "mlp_batch64_steps_per_s": {"tutorial": speeds["tutorial"], "trainer": speeds["trainer"],
-                                    "rounds": {"tutorial": speeds["tutorial_all"], "trainer": speeds["trainer_all"]}},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+        },
+        "trainer_settings": {
+            "steps_per_call": cfg.train.steps_per_call,
+            "jit_compile": use_xla(cfg.train, "mlp"),
+            "ema": cfg.train.ema,
+            "log_every": cfg.train.log_every,
+        },
+        "mlp_batch64_steps_per_s": {
+            "tutorial": speeds["tutorial"],
+            "trainer": speeds["trainer"],
+            "rounds": {"tutorial": speeds["tutorial_all"], "trainer": speeds["trainer_all"]},
+        },
         "ratio_trainer_over_tutorial": ratio,
-        "trainer_gflops": achieved, "matmul_peak_gflops": peak,
-        "tracking": {"tracked_steps_per_s": overhead["tracked"], "untracked_steps_per_s": overhead["untracked"],
-                     "overhead_fraction": tracking_cost,
-                     "rounds": {"tracked": overhead["tracked_all"], "untracked": overhead["untracked_all"]}},
+        "trainer_gflops": achieved,
+        "matmul_peak_gflops": peak,
+        "tracking": {
+            "tracked_steps_per_s": overhead["tracked"],
+            "untracked_steps_per_s": overhead["untracked"],
+            "overhead_fraction": tracking_cost,
+            "rounds": {"tracked": overhead["tracked_all"], "untracked": overhead["untracked_all"]},
+        },
         "dcgan_images_per_s": dcgan_images,
-        "default_step": {"steps_per_s": step_cost["default"], "before_lr_decay_and_ema_warmup": step_cost["before"],
-                         "ratio": step_cost["default"] / step_cost["before"],
-                         "rounds": {"default": step_cost["default_all"], "before": step_cost["before_all"]}},
+        "default_step": {
+            "steps_per_s": step_cost["default"],
+            "before_lr_decay_and_ema_warmup": step_cost["before"],
+            "ratio": step_cost["default"] / step_cost["before"],
+            "rounds": {"default": step_cost["default_all"], "before": step_cost["before_all"]},
+        },
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

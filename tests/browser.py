@@ -14,7 +14,8 @@ RENDERED = """
 return {
   images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, width: i.naturalWidth})),
   rows: [...document.querySelectorAll('table.experiments tr.experiment')].map(tr => tr.cells[0].textContent),
-  names: [...document.querySelectorAll('table.experiments tr.experiment .name')].map(span => span.textContent),
+  names: [...document.querySelectorAll('table.experiments tr.experiment .name')]
+    .map(span => span.textContent),
   headers: [...document.querySelectorAll('table.experiments th')].map(th => th.textContent),
   requests: performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:')),
 };
@@ -30,12 +31,20 @@ def chromium():
 
     browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not (browser and driver_path):
-        pytest.fail("chromium and chromedriver not found: `make setup` installs them as root on Debian "
-                    "(apt-get install chromium chromium-driver)")
+        pytest.fail(
+            "chromium and chromedriver not found: `make setup` installs them as root on Debian "
+            "(apt-get install chromium chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
@@ -45,8 +54,8 @@ def chromium():
 
 
 def rendered(page: Path) -> dict:
-    """What Chromium shows of `page` once loaded: each image's natural width; the rows of every experiments table
-    (one per ruler), by the text of their first cell; every experiment name in them; their headers."""
+    """What Chromium shows of `page` once loaded: each image's natural width; the rows of every experiments
+    table (one per ruler), by the text of their first cell; every experiment name in them; their headers."""
     with chromium() as driver:
         driver.get(page.resolve().as_uri())  # returns after the load event: every image fetched and decoded
         return driver.execute_script(RENDERED)

@@ -6,12 +6,12 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
-from fashiongan.runtime import quiet_tensorflow  # noqa: E402
+from fashiongan.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
 from fashiongan import config  # noqa: E402
-from fashiongan.data import CLASS_NAMES, DEBIAN_DIR, locate  # noqa: E402
+from fashiongan.data.sources import CLASS_NAMES, DEBIAN_DIR, locate  # noqa: E402
 from fashiongan.paths import RAW_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +26,10 @@ def real_data_in(root: Path) -> Path | None:
 def real_data_dir():
     directory = real_data_in(ROOT)
     if directory is None:
-        pytest.fail(f"real Fashion-MNIST not found in {ROOT / RAW_DIR}, $FASHION_MNIST_DIR or {DEBIAN_DIR}: "
-                    "`make run` downloads it, `make setup` run as root installs dataset-fashion-mnist")
+        pytest.fail(
+            f"real Fashion-MNIST not found in {ROOT / RAW_DIR}, $FASHION_MNIST_DIR or {DEBIAN_DIR}: "
+            "`make run` downloads it, `make setup` run as root installs dataset-fashion-mnist"
+        )
     return str(directory)
 
 
@@ -38,11 +40,29 @@ UNIT_PARAMS = {
     "data": {"source": "fashion-mnist", "class_names": list(CLASS_NAMES), "train_limit": None},
     "classifier": {"ruler": "auto", "epochs": 1, "batch_size": 128, "learning_rate": 0.002},
     "model": {"arch": "mlp", "latent_dim": 16, "conditional": False, "spectral_norm": False, "clusters": 0},
-    "train": {"epochs": 1, "batch_size": 32, "loss": "bce", "learning_rate": 0.0002, "lr_g": None, "lr_d": None,
-              "beta_1": 0.5, "gp_weight": 10.0, "d_steps": 1, "lr_decay": 0.0, "ema": 0.999, "ema_warmup": False,
-              "jit_compile": "auto",
-              "steps_per_call": 10, "log_every": 10, "sample_every": 100, "checkpoint_every": 100,
-              "fid_every": 50, "fid_samples": 500, "strategy": "auto", "mixed_precision": "auto"},
+    "train": {
+        "epochs": 1,
+        "batch_size": 32,
+        "loss": "bce",
+        "learning_rate": 0.0002,
+        "lr_g": None,
+        "lr_d": None,
+        "beta_1": 0.5,
+        "gp_weight": 10.0,
+        "d_steps": 1,
+        "lr_decay": 0.0,
+        "ema": 0.999,
+        "ema_warmup": False,
+        "jit_compile": "auto",
+        "steps_per_call": 10,
+        "log_every": 10,
+        "sample_every": 100,
+        "checkpoint_every": 100,
+        "fid_every": 50,
+        "fid_samples": 500,
+        "strategy": "auto",
+        "mixed_precision": "auto",
+    },
     "sample": {"n": 1000, "seed": 1},
     "evaluate": {"n": 1000},
     "tracking": {"enabled": False, "experiment": "fashiongan-tests", "register_model": False},

@@ -17,8 +17,15 @@ BIN = Path(sys.executable).parent
 
 TINY = {
     "data": {"train_limit": 2000},  # the shipped ruler measures it: the classifier stage trains nothing
-    "train": {"epochs": 1, "log_every": 10, "sample_every": 10, "checkpoint_every": 10,
-              "fid_every": 15, "fid_samples": 500, "steps_per_call": 5},
+    "train": {
+        "epochs": 1,
+        "log_every": 10,
+        "sample_every": 10,
+        "checkpoint_every": 10,
+        "fid_every": 15,
+        "fid_samples": 500,
+        "steps_per_call": 5,
+    },
     "sample": {"n": 1000},
     "evaluate": {"n": 1000},
     "tracking": {"register_model": True},
@@ -52,17 +59,27 @@ def wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float 
 
 def env_for(repo: Path) -> dict:
     env = dict(os.environ)
-    env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1",
-               MLFLOW_DISABLE_TELEMETRY="true")
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("DVC_ROOT", None)
     return env
 
 
 def sh(args, repo, env=None, **kwargs):
-    result = subprocess.run(args, cwd=repo, env=env_for(repo) | (env or {}), capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    result = subprocess.run(
+        args, cwd=repo, env=env_for(repo) | (env or {}), capture_output=True, text=True, **kwargs
+    )
+    assert result.returncode == 0, (
+        f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -78,8 +95,9 @@ def as_user(command: str, repo: Path, env=None, **kwargs):
 
 def copy_repo(repo: Path, overrides: dict = TINY) -> Path:
     """The project's tracked files in `repo` with tiny params, committed."""
-    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in tracked:
         # reports/ holds the outputs of the checkout's own runs; the copy makes its own
         if (ROOT / name).is_file() and not name.startswith("reports/"):

@@ -8,8 +8,12 @@ from pathlib import Path
 import numpy as np
 
 CLASS_NAMES = ["square", "circle"]
-NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
-         "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -24,8 +28,11 @@ def draw(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     images = np.zeros((n, 28, 28), np.uint8)
     for image, label in zip(images, labels):
         radius, (cy, cx) = rng.uniform(6, 10), rng.uniform(11, 17, 2)
-        inside = (np.hypot(rows - cy, cols - cx) <= radius if label else
-                  (np.abs(rows - cy) <= radius * 0.8) & (np.abs(cols - cx) <= radius * 0.8))
+        inside = (
+            np.hypot(rows - cy, cols - cx) <= radius
+            if label
+            else (np.abs(rows - cy) <= radius * 0.8) & (np.abs(cols - cx) <= radius * 0.8)
+        )
         image[inside] = rng.integers(150, 256)
     return images, labels
 
@@ -33,8 +40,12 @@ def draw(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def write_shapes(directory: Path, train: int = 1200, test: int = 400, gz: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (train_images, train_labels), (test_images, test_labels) = draw(train, 1), draw(test, 2)
-    arrays = {"train_images": train_images, "train_labels": train_labels,
-              "test_images": test_images, "test_labels": test_labels}
+    arrays = {
+        "train_images": train_images,
+        "train_labels": train_labels,
+        "test_images": test_images,
+        "test_labels": test_labels,
+    }
     for key, name in NAMES.items():
         raw = idx_bytes(arrays[key])
         (directory / (name + ".gz" if gz else name)).write_bytes(gzip.compress(raw) if gz else raw)

@@ -1,23 +1,38 @@
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import yaml
 
-from fashiongan import cli
-from fashiongan.data import CLASS_NAMES
+from fashiongan import cli, commands
+from fashiongan.data.sources import CLASS_NAMES
 from fashiongan.errors import ConfigError
+from fashiongan.use import generate
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fashiongan.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "fashiongan.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_help_lists_every_stage_and_generate():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("validate", "prepare", "classifier", "reference", "train", "sample", "evaluate", "generate",
-                    "explore", "serve", "report"):
+    for command in (
+        "validate",
+        "prepare",
+        "classifier",
+        "reference",
+        "train",
+        "sample",
+        "evaluate",
+        "generate",
+        "explore",
+        "serve",
+        "report",
+    ):
         assert command in result.stdout
 
 
@@ -32,22 +47,26 @@ def test_bad_params_exit_2_with_one_line_naming_the_key(tmp_path, raw_params):
 
 def test_class_names_and_indices():
     names = list(CLASS_NAMES)
-    assert cli._class_index("sneaker", names) == 7
-    assert cli._class_index("Ankle Boot", names) == 9
-    assert cli._class_index("3", names) == 3
-    assert cli._class_index("Circle", ["square", "circle"]) == 1
+    assert generate._class_index("sneaker", names) == 7
+    assert generate._class_index("Ankle Boot", names) == 9
+    assert generate._class_index("3", names) == 3
+    assert generate._class_index("Circle", ["square", "circle"]) == 1
     with pytest.raises(ConfigError, match="--class: got 'hat'"):
-        cli._class_index("hat", names)
+        generate._class_index("hat", names)
 
 
 def test_generate_from_a_saved_generator(tmp_path):
     from fashiongan.config import ModelConfig
-    from fashiongan.models import build_generator
+    from fashiongan.gan.models import build_generator
 
     path = tmp_path / "g.keras"
-    build_generator(ModelConfig("mlp", 8, True, False, 0)).save(path)
+    build_generator(
+        ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+    ).save(path)
     out = tmp_path / "sneakers.png"
-    assert cli.main(["generate", "--model", str(path), "--class", "sneaker", "--n", "6", "--out", str(out)]) == 0
+    assert (
+        cli.main(["generate", "--model", str(path), "--class", "sneaker", "--n", "6", "--out", str(out)]) == 0
+    )
     assert out.stat().st_size > 0
     assert cli.main(["generate", "--model", str(tmp_path / "missing.keras")]) == 1
 
@@ -57,8 +76,10 @@ def test_generate_refuses_more_images_than_one_grid_holds_before_loading_anythin
     # 100 million images once died in a 74.5 GiB allocation; the model path need not even exist
     args = ["generate", "--model", str(tmp_path / "missing.keras"), "--n", "100000000", "--out", str(out)]
     assert cli.main(args) == 2
-    assert capsys.readouterr().err == (f"fashiongan generate: --n: got 100000000, expected 1-{cli.MAX_IMAGES} "
-                                       "(one PNG grid of 28x28 tiles)\n")
+    assert capsys.readouterr().err == (
+        f"fashiongan generate: --n: got 100000000, expected 1-{generate.MAX_IMAGES} "
+        "(one PNG grid of 28x28 tiles)\n"
+    )
     assert not out.exists()
 
 
@@ -82,7 +103,10 @@ def test_a_lambda_layer_is_refused_not_executed(tmp_path, capsys, monkeypatch):
     marker = tmp_path / "executed"
     monkeypatch.setenv("FASHIONGAN_TEST_MARKER", str(marker))
     # a Python lambda is saved as bytecode: loading it unsafely would run this
-    payload = lambda x: (__import__("pathlib").Path(__import__("os").environ["FASHIONGAN_TEST_MARKER"]).touch(), x)[1]  # noqa: E731
+    payload = lambda x: (  # noqa: E731
+        __import__("pathlib").Path(__import__("os").environ["FASHIONGAN_TEST_MARKER"]).touch(),
+        x,
+    )[1]
     z = keras.Input((8,))
     keras.Model(z, keras.layers.Lambda(payload)(z)).save(tmp_path / "evil.keras")
     assert marker.exists()  # it ran once, when the model was built
@@ -92,8 +116,9 @@ def test_a_lambda_layer_is_refused_not_executed(tmp_path, capsys, monkeypatch):
     assert "evil.keras" in err and "Lambda" in err and "arbitrary code" in err and not marker.exists()
 
 
-def test_a_project_error_is_one_line_with_its_exit_code_and_a_bug_keeps_its_traceback(tmp_path, raw_params, capsys,
-                                                                                      monkeypatch):
+def test_a_project_error_is_one_line_with_its_exit_code_and_a_bug_keeps_its_traceback(
+    tmp_path, raw_params, capsys, monkeypatch
+):
     from fashiongan.errors import DataError
     from fashiongan.stages import validate
 
@@ -116,7 +141,8 @@ def test_a_project_error_is_one_line_with_its_exit_code_and_a_bug_keeps_its_trac
 
 
 def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, raw_params):
-    from shapes import CLASS_NAMES as SHAPES, write_shapes
+    from shapes import CLASS_NAMES as SHAPES
+    from shapes import write_shapes
 
     from fashiongan import config
 
@@ -126,10 +152,14 @@ def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, r
     raw_params["train"]["batch_size"] = 8
     config.parse(raw_params)  # valid as written
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
-    (directory / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x00\x01\x05")
+    (directory / "train-labels-idx1-ubyte").write_bytes(
+        b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x00\x01\x05"
+    )
     result = run_cli("validate", cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith(f"fashiongan validate: {directory}/train-labels-idx1-ubyte: label 5 outside 0-1")
+    assert result.stderr.startswith(
+        f"fashiongan validate: {directory}/train-labels-idx1-ubyte: label 5 outside 0-1"
+    )
     assert not (tmp_path / "data").exists()
 
     raw_params["evaluate"]["n"] = 50
@@ -138,7 +168,38 @@ def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, r
 
 
 def test_validate_and_prepare_import_no_tensorflow():
-    probe = ("import sys; from fashiongan.stages import validate, prepare; "
-             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    probe = (
+        "import sys; from fashiongan.stages import validate, prepare; "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.stdout.strip() == "False" and set(cli.NO_TENSORFLOW) == {"validate", "prepare"}
+    assert result.stdout.strip() == "False" and set(commands.NO_TENSORFLOW) == {"validate", "prepare"}
+
+
+def test_every_command_says_what_it_does_in_its_help_without_importing_tensorflow():
+    # each command's body is imported when it runs: printing any --help must not wait for TensorFlow
+    probe = textwrap.dedent("""
+        import contextlib, io, sys
+        from fashiongan import cli
+        for command in sys.argv[1:]:
+            with contextlib.redirect_stdout(io.StringIO()) as text, contextlib.suppress(SystemExit):
+                cli.main([command, "--help"])
+            usage, description = text.getvalue().split("\\n\\n")[:2]
+            if not usage.startswith(f"usage: fashiongan {command}") or description.startswith("options"):
+                print(command, "has no description")
+        print("tensorflow" in sys.modules or "keras" in sys.modules)
+    """)
+    commands = [
+        *cli.STAGES,
+        "generate",
+        "explore",
+        "compare",
+        "ruler",
+        "tracking",
+        "ui",
+        "server",
+        "serve",
+        "report",
+    ]
+    result = subprocess.run([sys.executable, "-c", probe, *commands], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stdout + result.stderr

@@ -1,17 +1,21 @@
 from types import SimpleNamespace
 
-from fashiongan.compare import COLUMNS, format_table, recipe_row, run_experiment, runs_text
-from fashiongan.report import ruler_tables
+from fashiongan.use.compare import COLUMNS, format_table, recipe_row, run_experiment, runs_text
+from fashiongan.use.ranking import ruler_tables
 
 RULER_A, RULER_B = "3fa9c01b22de", "77aa00bb11cc"
 
 
 def fake_run(name, fid=None, status="FINISHED", ruler=RULER_A, seed=42, lr="0.0002"):
     metrics = {"eval.precision": 0.9} | ({"eval.fid": fid} if fid is not None else {})
-    return SimpleNamespace(info=SimpleNamespace(run_name=name, status=status),
-                           data=SimpleNamespace(params={"model.arch": "dcgan", "train.learning_rate": lr,
-                                                        "seed": str(seed)},
-                                                metrics=metrics, tags={"ruler": ruler} if ruler else {}))
+    return SimpleNamespace(
+        info=SimpleNamespace(run_name=name, status=status),
+        data=SimpleNamespace(
+            params={"model.arch": "dcgan", "train.learning_rate": lr, "seed": str(seed)},
+            metrics=metrics,
+            tags={"ruler": ruler} if ruler else {},
+        ),
+    )
 
 
 def rows_of(runs):
@@ -21,13 +25,21 @@ def rows_of(runs):
 
 def test_rows_format_values_and_mark_missing_ones():
     (cells,) = rows_of([fake_run("a", fid=12.3456)])
-    assert cells["run"] == "a" and cells["arch"] == "dcgan" and cells["lr"] == "0.0002" and cells["seeds"] == "42"
+    assert (
+        cells["run"] == "a"
+        and cells["arch"] == "dcgan"
+        and cells["lr"] == "0.0002"
+        and cells["seeds"] == "42"
+    )
     assert cells["FID"] == "12.35" and cells["P"] == "0.900" and cells["KID"] == "-"
 
 
 def test_plain_and_markdown_tables():
-    (table,) = ruler_tables([run_experiment(r) for r in [fake_run("best", 1.0), fake_run("failed", status="FAILED")]],
-                            RULER_A, "eval.fid")
+    (table,) = ruler_tables(
+        [run_experiment(r) for r in [fake_run("best", 1.0), fake_run("failed", status="FAILED")]],
+        RULER_A,
+        "eval.fid",
+    )
     rows = [recipe_row(table, recipe) for recipe in table.recipes]
     plain = format_table(rows).splitlines()
     assert plain[0].startswith("run") and plain[1].startswith("best") and len(plain) == 3
@@ -38,25 +50,44 @@ def test_plain_and_markdown_tables():
 
 
 def test_three_seeds_are_one_row_of_mean_and_std_ranked_by_the_mean():
-    runs = [fake_run("s1", 26.0, seed=1), fake_run("s2", 28.0, seed=2), fake_run("s3", 30.0, seed=3),
-            fake_run("lucky", 27.0, lr="0.001"), fake_run("s4", status="FAILED", seed=4)]
+    runs = [
+        fake_run("s1", 26.0, seed=1),
+        fake_run("s2", 28.0, seed=2),
+        fake_run("s3", 30.0, seed=3),
+        fake_run("lucky", 27.0, lr="0.001"),
+        fake_run("s4", status="FAILED", seed=4),
+    ]
     rows = rows_of(runs)
-    assert [r["run"] for r in rows] == ["lucky", "s1, s2, s3", "s4"]  # 27.0 beats the mean 28.0; failed: own row
-    assert rows[1]["FID"] == "28.00 ± 2.00" and rows[1]["seeds"] == "3 (1, 2, 3)" and rows[1]["P"] == "0.900 ± 0.000"
+    # 27.0 beats the mean 28.0; the failed run is a row of its own
+    assert [r["run"] for r in rows] == ["lucky", "s1, s2, s3", "s4"]
+    assert (
+        rows[1]["FID"] == "28.00 ± 2.00"
+        and rows[1]["seeds"] == "3 (1, 2, 3)"
+        and rows[1]["P"] == "0.900 ± 0.000"
+    )
     assert rows[2]["FID"] == "-" and rows[2]["status"] == "FAILED"
 
 
 def test_a_run_within_the_seed_spread_of_the_best_is_marked_one_far_away_is_not():
-    runs = [fake_run("s1", 26.0, seed=1), fake_run("s2", 28.0, seed=2), fake_run("s3", 30.0, seed=3),
-            fake_run("close", 29.5, lr="0.001"), fake_run("far", 35.0, lr="0.003")]
+    runs = [
+        fake_run("s1", 26.0, seed=1),
+        fake_run("s2", 28.0, seed=2),
+        fake_run("s3", 30.0, seed=3),
+        fake_run("close", 29.5, lr="0.001"),
+        fake_run("far", 35.0, lr="0.003"),
+    ]
     spread = {r["run"]: r["seed spread"] for r in rows_of(runs)}
     assert spread == {"s1, s2, s3": "", "close": "within seed spread of #1 (sigma 2.00)", "far": ""}
     assert "Seed spread sigma 2.00" in runs_text(runs)
 
 
 def test_rulers_are_apart_newest_run_first_and_unknown_rulers_in_a_table_of_their_own():
-    runs = [fake_run("a-newest", 20.0), fake_run("b-lower", 5.0, ruler=RULER_B), fake_run("old", 1.0, ruler=None),
-            fake_run("a-older", 10.0, lr="0.001")]
+    runs = [
+        fake_run("a-newest", 20.0),
+        fake_run("b-lower", 5.0, ruler=RULER_B),
+        fake_run("old", 1.0, ruler=None),
+        fake_run("a-older", 10.0, lr="0.001"),
+    ]
     text = runs_text(runs, markdown=True)
     sections = text.split("Measured with ")[1:]
     assert [s.split()[0] for s in sections] == ["ruler", "ruler", "an"]
@@ -64,6 +95,6 @@ def test_rulers_are_apart_newest_run_first_and_unknown_rulers_in_a_table_of_thei
     assert sections[1].startswith(f"ruler {RULER_B}, not comparable with the above")
     assert sections[2].startswith("an unknown ruler") and "not comparable with the above" in sections[2]
     table_a = [line for line in sections[0].splitlines() if line.startswith("| a-")]
-    assert [line.split(" | ")[0] for line in table_a] == ["| a-older", "| a-newest"]  # b-lower is not among them
+    assert [line.split(" | ")[0] for line in table_a] == ["| a-older", "| a-newest"]  # b-lower is not there
     assert "b-lower" in sections[1] and "| old |" in sections[2]
     assert text.count("Seed spread unknown") == 3 and "dvc exp run --queue -S seed=1,2,3" in text

@@ -1,16 +1,21 @@
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from ruamel.yaml import YAML
 
-from fashiongan import config, metrics
+from fashiongan import config
 from fashiongan.errors import ConfigError, DataError
+from fashiongan.evaluation import metrics
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_params_file_is_valid():
-    config.load(Path(__file__).resolve().parents[1] / "params.yaml")
+    config.load(ROOT / "params.yaml")
 
 
 def test_learning_rates_default_to_the_shared_one(cfg):
@@ -20,11 +25,16 @@ def test_learning_rates_default_to_the_shared_one(cfg):
 
 def test_flatten_gives_one_dotted_key_per_leaf(cfg, raw_params):
     flat = config.flatten(cfg)
-    leaves = {f"{section}.{key}": value for section, values in raw_params.items() if isinstance(values, dict)
-              for key, value in values.items()} | {"seed": raw_params["seed"]}
+    leaves = {
+        f"{section}.{key}": value
+        for section, values in raw_params.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+    } | {"seed": raw_params["seed"]}
     assert flat == leaves
-    assert config.flatten(cfg, ("seed", "model")) == {k: v for k, v in leaves.items() if k == "seed" or
-                                                      k.startswith("model.")}
+    assert config.flatten(cfg, ("seed", "model")) == {
+        k: v for k, v in leaves.items() if k == "seed" or k.startswith("model.")
+    }
 
 
 def _mutated(raw, dotted, value):
@@ -37,33 +47,51 @@ def _mutated(raw, dotted, value):
     return raw
 
 
-@pytest.mark.parametrize("dotted, value, expected", [
-    ("train.epochs", 0, "train.epochs: got 0, expected a positive int"),
-    ("train.epochs", "ten", "train.epochs: got 'ten'"),
-    ("train.learning_rate", -1.0, "train.learning_rate: got -1.0, expected a positive number"),
-    ("train.batch_size", True, "train.batch_size: got True"),
-    ("model.arch", "resnet", "model.arch: got 'resnet', expected one of: mlp, dcgan"),
-    ("train.loss", "l2", "train.loss: got 'l2', expected one of: bce, hinge, wgan-gp"),
-    ("model.latent_dim", 0, "model.latent_dim: got 0"),
-    ("train.beta_1", 1.0, "train.beta_1: got 1.0, expected a number in [0, 1)"),
-    ("train.ema", 1.5, "train.ema: got 1.5"),
-    ("evaluate.n", 20000, "evaluate.n: got 20000, expected at most 10000"),
-    ("train.d_steps", 0, "train.d_steps: got 0, expected a positive int"),
-    ("seed", "x", "seed: got 'x', expected an int from 0 to 4294967295"),
-    ("tracking.enabled", "yes", "tracking.enabled: got 'yes', expected true or false"),
-    ("train.jit_compile", "maybe", "train.jit_compile: got 'maybe', expected true, false or auto"),
-    ("sample.n", 0, "sample.n: got 0, expected a positive int"),
-    ("train.fid_samples", 100000, "train.fid_samples: got 100000, expected at most 10000"),
-    ("data.train_limit", 100000, "data.train_limit: got 100000, expected null or at most 60000"),
-    ("train.lr_g", -1, "train.lr_g: got -1, expected null or a positive number"),
-    ("runtime.threads", -2, "runtime.threads: got -2, expected an int >= 0"),
-    ("train.lr_decay", 1.5, "train.lr_decay: got 1.5, expected a number in [0, 1]"),
-    ("train.ema_warmup", "on", "train.ema_warmup: got 'on', expected true or false"),
-    ("model.clusters", -1, "model.clusters: got -1, expected an int >= 0"),
-    ("model.clusters", 1, "model.clusters: got 1, expected 0 or 2 to 60000"),
-    ("train.strategy", "tpu", "train.strategy: got 'tpu', expected one of: auto, one_device, mirrored, multi_worker"),
-    ("train.mixed_precision", "fp8", "train.mixed_precision: got 'fp8', expected one of: auto, float32, mixed_float16"),
-])
+@pytest.mark.parametrize(
+    "dotted, value, expected",
+    [
+        ("train.epochs", 0, "train.epochs: got 0, expected a positive int"),
+        ("train.epochs", "ten", "train.epochs: got 'ten'"),
+        ("train.learning_rate", -1.0, "train.learning_rate: got -1.0, expected a positive number"),
+        ("train.batch_size", True, "train.batch_size: got True"),
+        ("model.arch", "resnet", "model.arch: got 'resnet', expected one of: mlp, dcgan"),
+        ("train.loss", "l2", "train.loss: got 'l2', expected one of: bce, hinge, wgan-gp"),
+        ("model.latent_dim", 0, "model.latent_dim: got 0"),
+        ("train.beta_1", 1.0, "train.beta_1: got 1.0, expected a number in [0, 1)"),
+        ("train.ema", 1.5, "train.ema: got 1.5"),
+        ("evaluate.n", 20000, "evaluate.n: got 20000, expected at most 10000"),
+        ("train.d_steps", 0, "train.d_steps: got 0, expected a positive int"),
+        ("seed", "x", "seed: got 'x', expected an int from 0 to 4294967295"),
+        ("tracking.enabled", "yes", "tracking.enabled: got 'yes', expected true or false"),
+        ("train.jit_compile", "maybe", "train.jit_compile: got 'maybe', expected true, false or auto"),
+        ("sample.n", 0, "sample.n: got 0, expected a positive int"),
+        ("train.fid_samples", 100000, "train.fid_samples: got 100000, expected at most 10000"),
+        ("data.train_limit", 100000, "data.train_limit: got 100000, expected null or at most 60000"),
+        ("train.lr_g", -1, "train.lr_g: got -1, expected null or a positive number"),
+        ("runtime.threads", -2, "runtime.threads: got -2, expected an int >= 0"),
+        ("train.lr_decay", 1.5, "train.lr_decay: got 1.5, expected a number in [0, 1]"),
+        ("train.ema_warmup", "on", "train.ema_warmup: got 'on', expected true or false"),
+        ("model.clusters", -1, "model.clusters: got -1, expected an int >= 0"),
+        ("model.clusters", 1, "model.clusters: got 1, expected 0 or 2 to 60000"),
+        (
+            "train.strategy",
+            "tpu",
+            "train.strategy: got 'tpu', expected one of: auto, one_device, mirrored, multi_worker",
+        ),
+        (
+            "train.mixed_precision",
+            "fp8",
+            "train.mixed_precision: got 'fp8', expected one of: auto, float32, mixed_float16",
+        ),
+        ("train.learning_rate", "1e-3", "train.learning_rate: got '1e-3', expected a positive number"),
+        ("train.ema", True, "train.ema: got True, expected null or a number in (0, 1)"),
+        ("train.epochs", 1.0, "train.epochs: got 1.0, expected a positive int"),
+        ("data.class_names", ["a", "a"], "data.class_names: got ['a', 'a'], expected a list of at least 2"),
+        ("data.class_names", ["a", " "], "data.class_names: got ['a', ' '], expected a list of at least 2"),
+        ("classifier.ruler", "rulers/x.pt", "classifier.ruler: got 'rulers/x.pt', expected auto, train, or"),
+        ("train", 3, "train: expected a mapping, got 3"),
+    ],
+)
 def test_bad_values_name_key_value_and_allowed(raw_params, dotted, value, expected):
     with pytest.raises(ConfigError) as err:
         config.parse(_mutated(raw_params, dotted, value))
@@ -74,7 +102,22 @@ def test_bad_values_name_key_value_and_allowed(raw_params, dotted, value, expect
 def test_unknown_key_suggests_the_close_one(raw_params):
     raw = copy.deepcopy(raw_params)
     raw["train"]["learning_rat"] = raw["train"].pop("learning_rate")
-    with pytest.raises(ConfigError, match=r"train.learning_rat: unknown key \(did you mean 'train.learning_rate'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"train.learning_rat: unknown key \(did you mean 'train.learning_rate'\?\)"
+    ):
+        config.parse(raw)
+
+
+def test_an_int_is_a_number_stored_as_a_float(raw_params):
+    cfg = config.parse(_mutated(_mutated(raw_params, "train.learning_rate", 1), "train.lr_g", 2))
+    assert (cfg.train.learning_rate, cfg.train.g_learning_rate) == (1.0, 2.0)
+    assert isinstance(cfg.train.learning_rate, float) and isinstance(cfg.train.lr_g, float)
+
+
+def test_a_key_that_is_no_string_is_unknown(raw_params):
+    raw = copy.deepcopy(raw_params)
+    raw["model"][1] = 2
+    with pytest.raises(ConfigError, match=r"^model.1: unknown key; allowed: arch, latent_dim, conditional, "):
         config.parse(raw)
 
 
@@ -94,7 +137,9 @@ def test_clusters_are_for_unconditional_models_only(raw_params):
 
 def test_batch_larger_than_training_set(raw_params):
     raw = _mutated(raw_params, "data.train_limit", 100)
-    with pytest.raises(ConfigError, match="train.batch_size: got 128, expected at most the 100 training images"):
+    with pytest.raises(
+        ConfigError, match="train.batch_size: got 128, expected at most the 100 training images"
+    ):
         config.parse(_mutated(raw, "train.batch_size", 128))
     config.parse(_mutated(raw, "train.batch_size", 100))
 
@@ -113,10 +158,14 @@ def test_missing_file(tmp_path):
 
 def test_a_data_source_that_names_no_idx_directory_is_a_params_error(raw_params, tmp_path):
     raw_params["data"]["source"] = str(tmp_path / "nowhere")
-    with pytest.raises(ConfigError, match=r"^data.source: .*nowhere: not a directory \(expected fashion-mnist or a"):
+    with pytest.raises(
+        ConfigError, match=r"^data.source: .*nowhere: not a directory \(expected fashion-mnist or a"
+    ):
         config.parse(raw_params)
     raw_params["data"]["source"] = str(tmp_path)
-    with pytest.raises(ConfigError, match=r"^data.source: .*/train-images-idx3-ubyte: missing \(nor train-images"):
+    with pytest.raises(
+        ConfigError, match=r"^data.source: .*/train-images-idx3-ubyte: missing \(nor train-images"
+    ):
         config.parse(raw_params)
 
 
@@ -134,13 +183,20 @@ def test_params_yaml_means_to_fashiongan_what_it_means_to_dvc(raw_params, tmp_pa
     from dvc.utils.serialize import parse_yaml  # what `dvc repro` and `dvc exp show` read
 
     path = tmp_path / "params.yaml"
-    path.write_text(_params_text(raw_params, {"train.learning_rate": "1e-3", "classifier.learning_rate": "2E-4",
-                                              "train.lr_decay": ".5"}))
+    path.write_text(
+        _params_text(
+            raw_params,
+            {"train.learning_rate": "1e-3", "classifier.learning_rate": "2E-4", "train.lr_decay": ".5"},
+        )
+    )
     cfg = config.load(path)
     assert (cfg.train.learning_rate, cfg.classifier.learning_rate, cfg.train.lr_decay) == (0.001, 0.0002, 0.5)
     dvc = parse_yaml(path.read_text(), str(path))
-    assert (dvc["train"]["learning_rate"], dvc["classifier"]["learning_rate"], dvc["train"]["lr_decay"]) == \
-        (0.001, 0.0002, 0.5)
+    assert (dvc["train"]["learning_rate"], dvc["classifier"]["learning_rate"], dvc["train"]["lr_decay"]) == (
+        0.001,
+        0.0002,
+        0.5,
+    )
 
     # YAML 1.2: yes and on are strings, for DVC as for the validation
     path.write_text(_params_text(raw_params, {"tracking.enabled": "yes", "train.ema_warmup": "on"}))
@@ -152,8 +208,11 @@ def test_params_yaml_means_to_fashiongan_what_it_means_to_dvc(raw_params, tmp_pa
 def test_a_key_written_twice_is_invalid_yaml_at_its_second_line(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("seed: 1\nseed: 2\n")
-    with pytest.raises(ConfigError, match=r"^\S*params.yaml: invalid YAML at line 2, column 1: found duplicate key "
-                                          r'"seed" with value "2" \(original value: "1"\)$'):
+    with pytest.raises(
+        ConfigError,
+        match=r"^\S*params.yaml: invalid YAML at line 2, column 1: found duplicate key "
+        r'"seed" with value "2" \(original value: "1"\)$',
+    ):
         config.load(path)
 
 
@@ -167,7 +226,9 @@ def test_a_scalar_its_tag_cannot_hold_is_one_line(tmp_path, scalar):
 
 
 def test_seeds_up_to_2_32_minus_1_are_valid(raw_params):
-    with pytest.raises(ConfigError, match=r"^seed: got 4294967296, expected an int from 0 to 4294967295 \(2\*\*32 - 1"):
+    with pytest.raises(
+        ConfigError, match=r"^seed: got 4294967296, expected an int from 0 to 4294967295 \(2\*\*32 - 1"
+    ):
         config.parse(_mutated(raw_params, "seed", 2**32))
     assert config.parse(_mutated(raw_params, "seed", 2**32 - 1)).seed == config.SEED_MAX == 2**32 - 1
     # the bound is numpy's, which keras.utils.set_random_seed and scikit-learn's random_state go through
@@ -178,15 +239,18 @@ def test_seeds_up_to_2_32_minus_1_are_valid(raw_params):
 
 @pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:invalid value encountered")
 def test_evaluate_n_starts_where_the_metrics_work(raw_params):
-    with pytest.raises(ConfigError, match=r"^evaluate.n: got 9, expected an int >= 10 \(the classifier score"):
+    with pytest.raises(
+        ConfigError, match=r"^evaluate.n: got 9, expected an int >= 10 \(the classifier score"
+    ):
         config.parse(_mutated(raw_params, "evaluate.n", 9))
     assert config.parse(_mutated(raw_params, "evaluate.n", 10)).evaluate.n == config.EVALUATE_MIN_N == 10
 
     def scores(count):
         rng = np.random.default_rng(0)
         features, test_features = rng.normal(size=(count, 8)), rng.normal(size=(count, 8))
-        return metrics.suite(features, rng.dirichlet(np.ones(10), count), test_features,
-                             rng.integers(0, 10, count), {})
+        return metrics.suite(
+            features, rng.dirichlet(np.ones(10), count), test_features, rng.integers(0, 10, count), {}
+        )
 
     assert all(np.isfinite(v) for v in scores(10).values() if isinstance(v, float))
     assert not np.isfinite(scores(9)["classifier_score"])  # a split of none
@@ -218,7 +282,9 @@ def test_commands_that_read_no_data_load_params_without_the_data_directory(raw_p
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert config.load(path, check_data=False).data.source == str(tmp_path / "gone")
-    with pytest.raises(ConfigError, match=r"^data.source: \S*gone: not a directory \(expected fashion-mnist or a"):
+    with pytest.raises(
+        ConfigError, match=r"^data.source: \S*gone: not a directory \(expected fashion-mnist or a"
+    ):
         config.load(path)
     # what needs no data is still checked
     with pytest.raises(ConfigError, match=r"^evaluate.n: got 20, expected at most sample.n \(10\)$"):
@@ -230,6 +296,27 @@ def test_an_images_file_holding_labels_is_bad_data(raw_params, tmp_path):
 
     directory = write_shapes(tmp_path / "shapes", train=40, test=20)
     (directory / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros(40, np.uint8)))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: IDX magic 00000801 \(labels: 1 dimension\), "
-                                        r"expected 00000803 \(images: 3 dimensions\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte: IDX magic 00000801 \(labels: 1 dimension\), "
+        r"expected 00000803 \(images: 3 dimensions\)$",
+    ):
         config.parse(_own_data_params(raw_params, directory))
+
+
+def test_the_committed_json_schema_is_the_models_own():
+    regenerate = """python -c "from fashiongan import config; print(config.json_schema(), end='')" """
+    assert (ROOT / "params.schema.json").read_text() == config.json_schema(), (
+        f"params.schema.json is stale; regenerate it: {regenerate}> params.schema.json"
+    )
+
+
+def test_the_json_schema_takes_the_shipped_params_and_refuses_a_bad_value():
+    jsonschema = pytest.importorskip("jsonschema")  # what editors check params.yaml with; not a dependency
+    schema = json.loads((ROOT / "params.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    shipped = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())  # YAML 1.2, as editors
+    assert not list(validator.iter_errors(shipped))
+    errors = list(validator.iter_errors(_mutated(shipped, "train.epochs", 0)))
+    assert [list(e.absolute_path) for e in errors] == [["train", "epochs"]]

@@ -16,9 +16,10 @@ import yaml
 from conftest import UNIT_PARAMS
 from pipeline_repo import env_for, free_port
 
-from fashiongan import distribute, losses, models, trainer as T
 from fashiongan.config import ModelConfig
 from fashiongan.errors import ConfigError
+from fashiongan.gan import distribute, losses, models
+from fashiongan.gan import trainer as T
 
 
 def test_auto_is_one_device_on_a_cpu_and_precision_stays_float32():
@@ -37,19 +38,23 @@ def test_multi_worker_without_tf_config_names_what_is_missing(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs(cfg, policy):
-    import dataclasses
-
-    keras.mixed_precision.set_global_policy(policy)
+    keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        gan = models.build_gan(ModelConfig("mlp", 8, True, False, 0))
-        train_cfg = dataclasses.replace(cfg.train, batch_size=16)
+        gan = models.build_gan(
+            ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+        )
+        train_cfg = cfg.train.model_copy(update={"batch_size": 16})
         trainer = T.Trainer(gan, losses.make_loss("hinge"), train_cfg, 0, 8, False)
         rng = np.random.default_rng(0)
-        history = trainer.run_steps(3, tf.constant(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)),
-                                    tf.constant(rng.integers(0, 10, 64, dtype=np.int32)), T.epoch_order(0, 0, 64))
+        history = trainer.run_steps(
+            3,
+            tf.constant(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)),
+            tf.constant(rng.integers(0, 10, 64, dtype=np.int32)),
+            T.epoch_order(0, 0, 64),
+        )
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.config.set_dtype_policy("float32")
     assert np.isfinite(history.numpy()).all()
     hidden = next(layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense))
     assert hidden.compute_dtype == policy.removeprefix("mixed_")
@@ -58,12 +63,14 @@ def test_mixed_precision_trains_with_float32_outputs(cfg, policy):
 
 
 MIRRORED = textwrap.dedent("""
-    import dataclasses, json, sys
+    import json, sys
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from fashiongan import config, distribute, losses, models, trainer as T
+    from fashiongan import config
+    from fashiongan.gan import distribute, losses, models, trainer as T
+    from fashiongan.gan.loop import fit
     from fashiongan.errors import ConfigError
 
     cfg = config.load(sys.argv[1])
@@ -74,8 +81,9 @@ MIRRORED = textwrap.dedent("""
     # instance keys that the first one's compiled functions still hold
     strategies = {name: distribute.make_strategy(name) for name in ("one_device", "mirrored")}
     for arch, conditional, loss in [("mlp", False, "bce"), ("dcgan", True, "hinge")]:
-        model_cfg = dataclasses.replace(cfg.model, arch=arch, conditional=conditional)
-        train_cfg = dataclasses.replace(cfg.train, loss=loss, batch_size=32, jit_compile=False, ema=0.9)
+        model_cfg = cfg.model.model_copy(update={"arch": arch, "conditional": conditional})
+        train_cfg = cfg.train.model_copy(update={"loss": loss, "batch_size": 32, "jit_compile": False,
+                                                 "ema": 0.9})
         runs = []
         for strategy in strategies.values():
             keras.utils.set_random_seed(0)
@@ -83,15 +91,16 @@ MIRRORED = textwrap.dedent("""
                 gan = models.build_gan(model_cfg, synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
             trainer = T.Trainer(gan, losses.make_loss(loss), train_cfg, 0, model_cfg.latent_dim, False, strategy)
             rows = []
-            T.fit(trainer, images, labels, 12, [], lambda first, r: rows.append(r))
+            fit(trainer, images, labels, 12, [], lambda first, r: rows.append(r))
             runs.append((strategy.num_replicas_in_sync, np.concatenate(rows),
-                         trainer.sampling_generator.get_weights() + gan.discriminator.get_weights()))
+                         trainer.inference_generator.get_weights() + gan.discriminator.get_weights()))
         (n1, m1, w1), (n2, m2, w2) = runs
         result[arch] = {"replicas": [n1, n2], "metrics": float(np.abs(m1 - m2).max()),
                         "weights": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2))}
     try:
-        T.Trainer(models.build_gan(cfg.model), losses.make_loss("bce"), dataclasses.replace(cfg.train, batch_size=33),
-                  0, cfg.model.latent_dim, False, strategies["mirrored"])
+        T.Trainer(models.build_gan(cfg.model), losses.make_loss("bce"),
+                  cfg.train.model_copy(update={"batch_size": 33}), 0, cfg.model.latent_dim, False,
+                  strategies["mirrored"])
     except ConfigError as e:
         result["odd_batch"] = str(e)
     print(json.dumps(result))
@@ -106,15 +115,22 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(UNIT_PARAMS))
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "params.yaml")], capture_output=True, text=True,
-                         timeout=300, env=env_for(tmp_path))
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "params.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_for(tmp_path),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.splitlines()[-1])
     for arch in ("mlp", "dcgan"):
         assert result[arch]["replicas"] == [1, 2]
         assert result[arch]["weights"] < 1e-3 and result[arch]["metrics"] < 1e-3, result
-    assert result["odd_batch"] == "train.batch_size: got 33, expected a multiple of the 2 replicas (it is the global batch)"
-
+    assert (
+        result["odd_batch"]
+        == "train.batch_size: got 33, expected a multiple of the 2 replicas (it is the global batch)"
+    )
 
 
 @pytest.mark.slow
@@ -125,24 +141,41 @@ def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_dat
     params = copy.deepcopy(UNIT_PARAMS)
     params["tracking"]["enabled"] = True
     params["data"]["train_limit"] = 1000
-    params["train"].update(epochs=1, batch_size=32, log_every=5, sample_every=10, checkpoint_every=10,
-                           fid_every=0, steps_per_call=5, strategy="multi_worker")
+    params["train"].update(
+        epochs=1,
+        batch_size=32,
+        log_every=5,
+        sample_every=10,
+        checkpoint_every=10,
+        fid_every=0,
+        steps_per_call=5,
+        strategy="multi_worker",
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = env_for(tmp_path) | {"FASHION_MNIST_DIR": real_data_dir, "TMPDIR": str(tmp_path / "scratch")}
     (tmp_path / "scratch").mkdir()
     subprocess.run(["fashiongan", "prepare"], cwd=tmp_path, env=env, check=True, capture_output=True)
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
-    workers = [subprocess.Popen(["fashiongan", "train"], cwd=tmp_path, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT,
-                                env=env | {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                                    "task": {"type": "worker", "index": i}})})
-               for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            ["fashiongan", "train"],
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env | {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+        )
+        for i in range(2)
+    ]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert "on 2 replicas" in outputs[0] and "worker-1 done; the chief writes the outputs" in outputs[1]
     assert (tmp_path / "models/generator.keras").is_file()
     assert sorted(p.name for p in (tmp_path / "models/checkpoints").glob("*.index")) == [
-        "ckpt-20.index", "ckpt-30.index", "ckpt-31.index"]
+        "ckpt-20.index",
+        "ckpt-30.index",
+        "ckpt-31.index",
+    ]
     assert list((tmp_path / "scratch").iterdir()) == []  # worker 1's scratch checkpoints are gone
 
     from mlflow.tracking import MlflowClient

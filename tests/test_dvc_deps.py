@@ -9,20 +9,19 @@ cross-checks of every section run in the validate stage, which depends on all of
 """
 
 import ast
-import dataclasses
 import re
-import typing
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from fashiongan.config import Config
 from fashiongan.lineage import module_file as _file
 from fashiongan.lineage import stage_code
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {f.name for f in dataclasses.fields(Config)}
+SECTIONS = set(Config.model_fields)
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
@@ -35,8 +34,12 @@ def params_read(modules: set[str]) -> set[str]:
             if parts[0] in SECTIONS:
                 keys.add(".".join(parts[:2]))
         for node in ast.walk(ast.parse(source)):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "flatten"
-                    and isinstance(node.args[0], ast.Name) and node.args[0].id == "cfg"):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "flatten"
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id == "cfg"
+            ):
                 assert len(node.args) == 2, f"{module}: flatten(cfg) reads every section; name the ones used"
                 keys |= {e.value for e in node.args[1].elts}
     return keys
@@ -44,7 +47,7 @@ def params_read(modules: set[str]) -> set[str]:
 
 def _declared_code(stage: str) -> set[str]:
     deps = [d for d in STAGES[stage].get("deps", []) if d.startswith("src/fashiongan/")]
-    return {d[len("src/"):-len(".py")].replace("/", ".") for d in deps}
+    return {d[len("src/") : -len(".py")].replace("/", ".") for d in deps}
 
 
 @pytest.mark.parametrize("stage", [s for s in STAGES if s != "validate"])
@@ -62,9 +65,12 @@ def _covered(declared: str, derived: set[str]) -> bool:
     which is read (a section read for one key is too much: its other keys would re-run the stage)."""
     if declared in derived or any(declared.startswith(d + ".") for d in derived):
         return True
-    section = typing.get_type_hints(Config).get(declared)
-    return dataclasses.is_dataclass(section) and all(f"{declared}.{f.name}" in derived
-                                                     for f in dataclasses.fields(section))
+    section = Config.model_fields[declared].annotation if declared in Config.model_fields else None
+    return (
+        isinstance(section, type)
+        and issubclass(section, BaseModel)
+        and all(f"{declared}.{key}" in derived for key in section.model_fields)
+    )
 
 
 @pytest.mark.parametrize("stage", [s for s in STAGES if s != "validate"])
@@ -85,8 +91,21 @@ def test_validate_runs_on_any_params_change_and_its_code():
 def test_the_derivation_sees_imports_params_and_files_named_by_path():
     """The derivation itself, on what it must find in today's code."""
     train = stage_code("train")
-    assert {"fashiongan.trainer", "fashiongan.metrics", "fashiongan.resume", "fashiongan.paths"} <= train
-    assert "fashiongan.mlflow_model" in stage_code("evaluate")  # named by path in tracking.py
-    assert {"train", "model", "seed", "runtime", "tracking.enabled", "tracking.experiment", "data"} <= params_read(train)
+    assert {
+        "fashiongan.gan.trainer",
+        "fashiongan.evaluation.metrics",
+        "fashiongan.gan.resume",
+        "fashiongan.paths",
+    } <= train
+    assert "fashiongan.tracking.pyfunc" in stage_code("evaluate")  # named by path in tracking/model.py
+    assert {
+        "train",
+        "model",
+        "seed",
+        "runtime",
+        "tracking.enabled",
+        "tracking.experiment",
+        "data",
+    } <= params_read(train)
     assert "tracking.register_model" not in params_read(train)  # flipping it must not retrain the GAN
     assert {"sample.n", "sample.seed", "tracking.enabled"} <= params_read(stage_code("sample"))

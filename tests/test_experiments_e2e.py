@@ -21,14 +21,19 @@ from pipeline_repo import as_user, copy_repo, env_for, free_port, repro, sh, wai
 LEARNING_RATES = ("0.0003", "0.0005")
 
 
-
 @pytest.fixture(scope="module")
 def server_repo(tmp_path_factory):
     """(repo, tracking URI): the repo after the baseline run and the queued sweep."""
     repo = copy_repo(tmp_path_factory.mktemp("exp"))
     uri = f"http://127.0.0.1:{free_port()}"
-    server = subprocess.Popen(["fashiongan", "server", "--port", uri.rsplit(":", 1)[1]], cwd=repo, env=env_for(repo),
-                              stdout=open(repo / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["fashiongan", "server", "--port", uri.rsplit(":", 1)[1]],
+        cwd=repo,
+        env=env_for(repo),
+        stdout=open(repo / "server.log", "w"),  # noqa: SIM115 (open while the server lives)
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_until_up(f"{uri}/health", server, repo / "server.log", timeout=120)
         env = {"MLFLOW_TRACKING_URI": uri}
@@ -62,8 +67,10 @@ def dvc_experiments(repo) -> dict:
     for commit in json.loads(sh(["dvc", "exp", "show", "--json"], repo).stdout):
         for exp in commit.get("experiments") or []:
             data = exp["revs"][0]["data"]
-            experiments[exp["name"]] = (data["params"]["params.yaml"]["data"]["train"]["learning_rate"],
-                                        data["metrics"]["reports/metrics.json"]["data"]["fid"])
+            experiments[exp["name"]] = (
+                data["params"]["params.yaml"]["data"]["train"]["learning_rate"],
+                data["metrics"]["reports/metrics.json"]["data"]["fid"],
+            )
     return experiments
 
 
@@ -114,12 +121,16 @@ def test_make_report_compares_every_experiment_in_a_page_chromium_renders_offlin
     repo, uri = server_repo
     as_user("make -o .venv/.installed report", repo, {"MLFLOW_TRACKING_URI": uri})
     listed = json.loads(sh(["dvc", "exp", "show", "--json"], repo).stdout)
-    expected = len(listed) + sum(len(commit.get("experiments") or []) for commit in listed)  # workspace included
+    expected = len(listed) + sum(
+        len(commit.get("experiments") or []) for commit in listed
+    )  # workspace included
     shown = rendered(repo / "reports/index.html")
     assert len(shown["names"]) == expected == 4, shown["names"]
     assert set(dvc_experiments(repo)) <= set(shown["names"]) and "workspace" in shown["names"]
     assert "train.learning_rate" in shown["headers"] and "FID" in shown["headers"]
-    assert len(shown["images"]) >= expected + 1 and all(i["width"] > 0 for i in shown["images"]), shown["images"]
+    assert len(shown["images"]) >= expected + 1 and all(i["width"] > 0 for i in shown["images"]), shown[
+        "images"
+    ]
     assert shown["requests"] == []
 
     as_user("make -o .venv/.installed report RUNS=2", repo, {"MLFLOW_TRACKING_URI": uri})
@@ -131,9 +142,12 @@ def test_make_report_compares_every_experiment_in_a_page_chromium_renders_offlin
 
 
 def rest(uri, path, body=None):
-    request = urllib.request.Request(f"{uri}{path}", method="POST" if body else "GET",
-                                     headers={"Content-Type": "application/json"},
-                                     data=json.dumps(body).encode() if body else None)
+    request = urllib.request.Request(
+        f"{uri}{path}",
+        method="POST" if body else "GET",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps(body).encode() if body else None,
+    )
     return urllib.request.urlopen(request, timeout=30).read()
 
 
@@ -142,18 +156,32 @@ def test_the_server_serves_metrics_images_and_the_model_over_rest(server_repo):
     repo, uri = server_repo
     experiment = json.loads(rest(uri, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=fashiongan"))
     # marked as model training: the UI opens it on its runs, not on the GenAI overview
-    assert {"key": "mlflow.experimentKind", "value": "custom_model_development"} in experiment["experiment"]["tags"]
-    runs = json.loads(rest(uri, "/api/2.0/mlflow/runs/search",
-                           {"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 10}))["runs"]
+    assert {"key": "mlflow.experimentKind", "value": "custom_model_development"} in experiment["experiment"][
+        "tags"
+    ]
+    runs = json.loads(
+        rest(
+            uri,
+            "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 10},
+        )
+    )["runs"]
     assert len(runs) == 3
     baseline = json.loads((repo / "reports/train/run.json").read_text())["run_id"]
     assert baseline in {r["info"]["run_id"] for r in runs}
-    history = json.loads(rest(uri, f"/api/2.0/mlflow/metrics/get-history?run_id={baseline}&metric_key=g_loss"))
+    history = json.loads(
+        rest(uri, f"/api/2.0/mlflow/metrics/get-history?run_id={baseline}&metric_key=g_loss")
+    )
     assert [m["step"] for m in history["metrics"]] == list(range(1, 32))
     png = rest(uri, f"/get-artifact?path=samples/grid.png&run_uuid={baseline}")
     assert png.startswith(b"\x89PNG")
-    models = json.loads(rest(uri, "/api/2.0/mlflow/logged-models/search",
-                             {"experiment_ids": [experiment["experiment"]["experiment_id"]]}))["models"]
+    models = json.loads(
+        rest(
+            uri,
+            "/api/2.0/mlflow/logged-models/search",
+            {"experiment_ids": [experiment["experiment"]["experiment_id"]]},
+        )
+    )["models"]
     assert [m["info"]["name"] for m in models if m["info"].get("source_run_id") == baseline] == ["generator"]
     versions = json.loads(rest(uri, "/api/2.0/mlflow/model-versions/search?filter=name%3D%27fashiongan%27"))
     assert baseline in {v["run_id"] for v in versions["model_versions"]}

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashiongan import explore
 from fashiongan.config import ModelConfig
-from fashiongan.features import FeatureExtractor, build_classifier
-from fashiongan.models import Generator, build_generator
+from fashiongan.evaluation.features import FeatureExtractor, build_classifier
+from fashiongan.gan.models import TrainedGenerator, build_generator
+from fashiongan.use import explore
 
 
 def test_slerp_ends_at_both_ends_and_keeps_the_norm_of_equal_norm_ends():
@@ -33,11 +33,21 @@ def test_interpolation_latents_are_seeded_and_shaped():
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory):
     out = tmp_path_factory.mktemp("explore")
-    generator = Generator(build_generator(ModelConfig("mlp", 8, True, False, 0)))
+    generator = TrainedGenerator(
+        build_generator(
+            ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+        )
+    )
     test_features = np.random.default_rng(0).standard_normal((500, 128))
-    table = explore.write_figures(generator, out, FeatureExtractor(build_classifier()), test_features,
-                                  np.arange(500) % 10, n=200,
-                                  class_names=[f"class {i}" for i in range(10)])
+    table = explore.write_figures(
+        generator,
+        out,
+        FeatureExtractor(build_classifier()),
+        test_features,
+        np.arange(500) % 10,
+        n=200,
+        class_names=[f"class {i}" for i in range(10)],
+    )
     return out, table
 
 
@@ -47,8 +57,12 @@ def pixels(path):
 
 def test_each_figure_has_its_shape_and_is_not_blank(figures):
     out, _ = figures
-    assert sorted(p.name for p in out.iterdir()) == ["class_morph.png", "interpolation.gif", "interpolation.png",
-                                                      "truncation.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "class_morph.png",
+        "interpolation.gif",
+        "interpolation.png",
+        "truncation.png",
+    ]
     for name in ("class_morph.png", "interpolation.png", "truncation.png"):
         image = pixels(out / name)
         assert image.std() > 10, name  # neither blank nor one flat colour
@@ -76,11 +90,15 @@ def test_the_truncation_table_holds_fid_and_recall_per_psi(figures):
 
 
 def test_the_class_morph_starts_and_ends_on_the_classes_it_joins():
-    generator = Generator(build_generator(ModelConfig("mlp", 8, True, False, 0)))
+    generator = TrainedGenerator(
+        build_generator(
+            ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+        )
+    )
     morph = explore.class_morph(generator, steps=4, seed=3)
     assert morph.shape == (10, 4, 28, 28)
     z = np.repeat(np.random.default_rng(3).standard_normal((1, 8)).astype(np.float32), 10, axis=0)
-    from fashiongan.data import to_uint8
+    from fashiongan.data.images import to_uint8
 
     by_label = to_uint8(generator.draw(z, np.arange(10, dtype=np.int32))).reshape(10, 28, 28)
     assert np.abs(morph[:, 0].astype(int) - by_label).max() <= 1

@@ -8,10 +8,9 @@ from fashiongan.errors import MissingInput
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "out.json"
     io.write_json(path, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with io.atomic_path(path) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), io.atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
     assert path.read_text().strip().startswith("{") and '"a": 1' in path.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary left behind
 
@@ -25,24 +24,27 @@ def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
         (tmp_path / "plain").write_text("")
     finally:
         os.umask(previous)
-    assert (tmp_path / "out.json").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+    assert (
+        (tmp_path / "out.json").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+    )
 
 
 def test_the_workspace_section_names_metrics_for_people_and_inlines_its_images(tmp_path):
-    from fashiongan import report
+    from fashiongan.use import report
 
     (tmp_path / "reports/samples").mkdir(parents=True)
-    io.write_json(tmp_path / "reports/metrics.json", {"fid": 12.5, "fid_real": 0.6, "n": 100, "memorised_fraction": 0.01})
+    metrics = {"fid": 12.5, "fid_real": 0.6, "n": 100, "memorised_fraction": 0.01}
+    io.write_json(tmp_path / "reports/metrics.json", metrics)
     plots.save_grid(tmp_path / "reports/samples/grid.png", np.zeros((4, 28, 28), np.uint8), 2, 2)
-    page = report.workspace_html(tmp_path)
+    page = report.render(workspace=report.workspace_section(tmp_path))
     assert "<td>FID</td><td>12.5</td><td>0.6</td>" in page and "<td>memorised fraction</td>" in page
     assert page.count('src="data:image/png;base64,') == 1 and "http" not in page
 
 
 def test_report_outside_a_dvc_repository_is_one_line(tmp_path):
-    from fashiongan import report
+    from fashiongan.use import report
 
-    with pytest.raises(MissingInput, match="dvc exp show in .*not inside of a DVC repository"):
+    with pytest.raises(MissingInput, match=r"dvc exp show in .*not inside of a DVC repository"):
         report.write_report(tmp_path)
 
 
@@ -57,8 +59,10 @@ def test_save_grid_and_curves(tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
     plots.save_grid(tmp_path / "g.png", images, 10, 10, row_labels=[str(i) for i in range(10)])
     steps = np.arange(1, 301)
-    plots.save_loss_curves(tmp_path / "c.png", {"g_loss": list(zip(steps, np.sin(steps))),
-                                                "d_acc_real": list(zip(steps, np.cos(steps)))})
+    plots.save_loss_curves(
+        tmp_path / "c.png",
+        {"g_loss": list(zip(steps, np.sin(steps))), "d_acc_real": list(zip(steps, np.cos(steps)))},
+    )
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "c.png").stat().st_size > 1000
 
 

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from fashiongan.errors import ConfigError
-from fashiongan.losses import make_loss
+from fashiongan.gan.losses import make_loss
 
 
 def test_bce_at_the_undecided_point():
@@ -31,7 +31,9 @@ def test_wgan_gp_penalty_is_zero_for_a_unit_gradient_critic():
     def linear(x):
         return tf.reduce_sum(x * unit, axis=[1, 2, 3])[:, None]
 
-    np.testing.assert_allclose(loss.d_regularizer(linear, real, fake, tf.constant([1, 2], tf.int64)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(
+        loss.d_regularizer(linear, real, fake, tf.constant([1, 2], tf.int64)), 0.0, atol=1e-4
+    )
     penalty = loss.d_regularizer(lambda x: 3.0 * linear(x), real, fake, tf.constant([1, 2], tf.int64))
     np.testing.assert_allclose(penalty, 10.0 * (3.0 - 1.0) ** 2, rtol=1e-4)
     np.testing.assert_allclose(loss.d_loss(tf.constant([[1.0]]), tf.constant([[3.0]])), [2.0])

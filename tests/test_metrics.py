@@ -3,7 +3,7 @@ import prdc
 import pytest
 import scipy.linalg
 
-from fashiongan import metrics
+from fashiongan.evaluation import metrics
 
 
 def test_fid_of_a_set_with_itself_is_zero():
@@ -71,8 +71,11 @@ def unbiased_mmd2(a, b):
     """Binkowski et al.'s unbiased MMD^2 with the cubic kernel, written out from the paper."""
     kernel = lambda u, v: (u @ v.T / a.shape[1] + 1) ** 3  # noqa: E731
     m, n = len(a), len(b)
-    return ((kernel(a, a).sum() - np.trace(kernel(a, a))) / (m * (m - 1))
-            + (kernel(b, b).sum() - np.trace(kernel(b, b))) / (n * (n - 1)) - 2 * kernel(a, b).mean())
+    return (
+        (kernel(a, a).sum() - np.trace(kernel(a, a))) / (m * (m - 1))
+        + (kernel(b, b).sum() - np.trace(kernel(b, b))) / (n * (n - 1))
+        - 2 * kernel(a, b).mean()
+    )
 
 
 def test_kid_matches_a_direct_unbiased_mmd():
@@ -88,8 +91,12 @@ def test_kid_on_subsets_estimates_the_full_sample_mmd_with_the_spread_of_subsets
     rng = np.random.default_rng(11)
     x, y = rng.normal(size=(300, 4)), rng.normal(0.3, 1.0, size=(300, 4))
     subsets, size = 400, 60
-    spread = np.std([unbiased_mmd2(x[rng.choice(300, size, replace=False)], y[rng.choice(300, size, replace=False)])
-                     for _ in range(subsets)])
+    spread = np.std(
+        [
+            unbiased_mmd2(x[rng.choice(300, size, replace=False)], y[rng.choice(300, size, replace=False)])
+            for _ in range(subsets)
+        ]
+    )
     mean, std = metrics.kernel_inception_distance(x, y, subsets=subsets, subset_size=size)
     assert mean == pytest.approx(unbiased_mmd2(x, y), abs=4 * spread / np.sqrt(subsets))
     assert std == pytest.approx(spread, rel=0.15)
@@ -106,7 +113,8 @@ def test_classifier_score_bounds():
 def test_classifier_score_does_not_depend_on_sample_order():
     by_class = np.eye(10)[np.arange(1000) // 100] * 0.9 + 0.01  # a conditional generator's order
     assert metrics.classifier_score(by_class)[0] == pytest.approx(
-        metrics.classifier_score(by_class[np.random.default_rng(1).permutation(1000)])[0], rel=0.02)
+        metrics.classifier_score(by_class[np.random.default_rng(1).permutation(1000)])[0], rel=0.02
+    )
     assert metrics.classifier_score(by_class)[0] > 5
 
 
@@ -148,9 +156,15 @@ def test_density_coverage_when_one_set_holds_the_other():
     clusters = 100 * rng.normal(size=(20, 1, 8)) + rng.normal(size=(20, 6, 8))
     centroids = clusters.mean(axis=1)
     # fakes at half the clusters' centroids: each inside its cluster's 6 balls (6 / k); half the real points missed
-    assert metrics.density_coverage(real=clusters.reshape(-1, 8), fake=centroids[:10]) == (pytest.approx(6 / 5), 0.5)
+    assert metrics.density_coverage(real=clusters.reshape(-1, 8), fake=centroids[:10]) == (
+        pytest.approx(6 / 5),
+        0.5,
+    )
     # fakes at every centroid, real points of half the clusters: half the fakes in no ball, every real point reached
-    assert metrics.density_coverage(real=clusters[:10].reshape(-1, 8), fake=centroids) == (pytest.approx(6 / 10), 1.0)
+    assert metrics.density_coverage(real=clusters[:10].reshape(-1, 8), fake=centroids) == (
+        pytest.approx(6 / 10),
+        1.0,
+    )
 
 
 @pytest.mark.parametrize("k", [None, 2, 4])
@@ -162,9 +176,13 @@ def test_precision_recall_density_coverage_match_the_prdc_package(k):
     reference_dc = prdc.compute_prdc(real, fake, nearest_k=k or 5)
     by_k = {} if k is None else {"k": k}
     assert metrics.precision_recall(real, fake, **by_k) == (
-        pytest.approx(reference_pr["precision"], abs=1e-12), pytest.approx(reference_pr["recall"], abs=1e-12))
+        pytest.approx(reference_pr["precision"], abs=1e-12),
+        pytest.approx(reference_pr["recall"], abs=1e-12),
+    )
     assert metrics.density_coverage(real, fake, **by_k) == (
-        pytest.approx(reference_dc["density"], abs=1e-12), pytest.approx(reference_dc["coverage"], abs=1e-12))
+        pytest.approx(reference_dc["density"], abs=1e-12),
+        pytest.approx(reference_dc["coverage"], abs=1e-12),
+    )
 
 
 def test_blocked_distances_match_brute_force():
@@ -173,8 +191,9 @@ def test_blocked_distances_match_brute_force():
     brute = np.sort(np.linalg.norm(q[:, None] - r[None], axis=2), axis=1)
     np.testing.assert_allclose(metrics.nearest_distances(q, r, k=3, block=7), brute[:, 2], rtol=1e-9)
     self_brute = np.sort(np.linalg.norm(r[:, None] - r[None], axis=2), axis=1)
-    np.testing.assert_allclose(metrics.nearest_distances(r, r, k=2, block=10, exclude_self=True), self_brute[:, 2],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        metrics.nearest_distances(r, r, k=2, block=10, exclude_self=True), self_brute[:, 2], rtol=1e-6
+    )
 
 
 def test_class_coverage_raises_the_alarm_on_collapse():

@@ -15,8 +15,15 @@ from shapes import CLASS_NAMES, write_shapes
 OWN = {
     "data": {"source": "shapes", "class_names": CLASS_NAMES, "train_limit": None},
     "classifier": {"epochs": 2},
-    "train": {"epochs": 1, "log_every": 10, "sample_every": 10, "checkpoint_every": 10, "fid_every": 15,
-              "fid_samples": 400, "steps_per_call": 5},
+    "train": {
+        "epochs": 1,
+        "log_every": 10,
+        "sample_every": 10,
+        "checkpoint_every": 10,
+        "fid_every": 15,
+        "fid_samples": 400,
+        "steps_per_call": 5,
+    },
     "sample": {"n": 400},
     "evaluate": {"n": 400},
 }
@@ -35,13 +42,14 @@ def test_the_pipeline_trains_samples_and_evaluates_on_a_directory_of_idx_files(b
     recorded = json.loads((repo / "reports/data.json").read_text())
     assert recorded["source"] == "shapes" and recorded["class_names"] == CLASS_NAMES
     assert recorded["train_images"] == 1200 and recorded["test_images"] == 400
-    assert recorded["sha256"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                                  for p in (repo / "shapes").iterdir()}
+    assert recorded["sha256"] == {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (repo / "shapes").iterdir()
+    }
     # the classifier stage trained a ruler of these two classes, and every number names it
     classifier = json.loads((repo / "reports/classifier.json").read_text())
     assert classifier["source"] == "trained" and classifier["test_accuracy"] > 0.9
+    from fashiongan.evaluation.ruler import ruler_id
     from fashiongan.io import load_model
-    from fashiongan.ruler import ruler_id
 
     assert load_model(repo / "models/classifier.keras").output.shape[-1] == 2
     own = ruler_id(repo / "models/classifier.keras")
@@ -73,8 +81,9 @@ def test_dvc_tracks_the_directory_and_a_broken_one_stops_at_validate_with_output
     assert "prepare:" in status and "modified:           shapes" in status, status
 
     prepared = (repo / "data/prepared/fashion_mnist.npz").read_bytes()
-    (repo / "shapes/train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + (1000).to_bytes(4, "big")
-                                                         + bytes([0, 1, 7]) + bytes(997))
+    (repo / "shapes/train-labels-idx1-ubyte").write_bytes(
+        b"\x00\x00\x08\x01" + (1000).to_bytes(4, "big") + bytes([0, 1, 7]) + bytes(997)
+    )
     result = subprocess.run(["dvc", "repro"], cwd=repo, env=env_for(repo), capture_output=True, text=True)
     assert result.returncode != 0
     line = "fashiongan validate: shapes/train-labels-idx1-ubyte: label 7 outside 0-1"

@@ -29,13 +29,27 @@ def repo(built, tmp_path):
 @pytest.mark.slow
 def test_every_output_is_written(built):
     repo = built
-    for path in ["data/prepared/fashion_mnist.npz", "models/classifier.keras", "data/features/real.npz",
-                 "models/generator.keras", "reports/train/history.csv", "reports/train/run.json",
-                 "reports/samples/grid.png", "data/samples/samples.npz", "reports/metrics.json",
-                 "reports/classifier.json", "data/features/reference.json", "dvc.lock"]:
+    for path in [
+        "data/prepared/fashion_mnist.npz",
+        "models/classifier.keras",
+        "data/features/real.npz",
+        "models/generator.keras",
+        "reports/train/history.csv",
+        "reports/train/run.json",
+        "reports/samples/grid.png",
+        "data/samples/samples.npz",
+        "reports/metrics.json",
+        "reports/classifier.json",
+        "data/features/reference.json",
+        "dvc.lock",
+    ]:
         assert (repo / path).is_file(), path
     prepared = np.load(repo / "data/prepared/fashion_mnist.npz")
-    assert prepared["train_images"].shape == (2000, 28, 28) and prepared["test_images"].shape == (10000, 28, 28)
+    assert prepared["train_images"].shape == (2000, 28, 28) and prepared["test_images"].shape == (
+        10000,
+        28,
+        28,
+    )
     samples = np.load(repo / "data/samples/samples.npz")["images"]
     assert samples.shape == (1000, 28, 28) and samples.dtype == np.uint8 and samples.std() > 1
 
@@ -58,8 +72,13 @@ def test_every_output_is_written(built):
     classifier = json.loads((repo / "reports/classifier.json").read_text())
     assert classifier["source"] == "rulers/fashion-mnist.keras" and "epochs" not in classifier
     assert classifier["test_accuracy"] == pytest.approx(card["measured"]["test_accuracy"], abs=5e-4)
-    for report in ("reports/classifier.json", "reports/metrics.json", "reports/metrics_details.json",
-                   "reports/train/summary.json", "data/features/reference.json"):
+    for report in (
+        "reports/classifier.json",
+        "reports/metrics.json",
+        "reports/metrics_details.json",
+        "reports/train/summary.json",
+        "data/features/reference.json",
+    ):
         assert json.loads((repo / report).read_text())["ruler"] == card["id"], report
 
 
@@ -90,10 +109,16 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     assert run.data.tags["git_commit"]
     card = json.loads((ROOT / "rulers/fashion-mnist.json").read_text())
     assert run.data.tags["ruler"] == card["id"]
-    inputs = {tag.value: i.dataset for i in run.inputs.dataset_inputs for tag in i.tags
-              if tag.key == "mlflow.data.context"}
+    inputs = {
+        tag.value: i.dataset
+        for i in run.inputs.dataset_inputs
+        for tag in i.tags
+        if tag.key == "mlflow.data.context"
+    }
     assert inputs.keys() == {"training", "evaluation"}
-    assert inputs["training"].name == "fashion-mnist/train" and inputs["evaluation"].name == "fashion-mnist/test"
+    assert (
+        inputs["training"].name == "fashion-mnist/train" and inputs["evaluation"].name == "fashion-mnist/test"
+    )
     assert inputs["training"].digest != inputs["evaluation"].digest
     history = client.get_metric_history(run_id, "g_loss")
     steps = [m.step for m in history]
@@ -101,13 +126,17 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     for name in ("d_loss", "d_acc_real", "d_acc_fake"):
         assert len(client.get_metric_history(run_id, name)) == 31
     assert [m.step for m in client.get_metric_history(run_id, "fid")] == [15, 30, 31]
-    assert run.data.metrics["eval.fid"] == pytest.approx(json.loads((repo / "reports/metrics.json").read_text())["fid"])
+    assert run.data.metrics["eval.fid"] == pytest.approx(
+        json.loads((repo / "reports/metrics.json").read_text())["fid"]
+    )
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"images", "samples", "figures"} <= artifacts, artifacts
     images = client.list_artifacts(run_id, "images")
     assert images, "no sample-grid images logged"
     evaluation = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "evaluation")}
-    assert {"interpolation.png", "interpolation.gif", "class_morph.png", "truncation.png"} <= evaluation, evaluation
+    assert {"interpolation.png", "interpolation.gif", "class_morph.png", "truncation.png"} <= evaluation, (
+        evaluation
+    )
     # artifacts live in the repo's own mlruns/, not in a temporary copy
     assert run.info.artifact_uri.startswith((repo / "mlruns").as_uri())
 
@@ -124,13 +153,34 @@ def test_generator_is_a_registered_mlflow_model_that_predicts_offline(built):
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/generator")
     # the default model is conditional: a latent and a class label per image
     assert [s.name for s in model.metadata.get_input_schema().inputs] == ["z", "label"]
-    images = model.predict({"z": np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32),
-                            "label": np.array([0, 7, 9], np.int32)})
+    images = model.predict(
+        {
+            "z": np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32),
+            "label": np.array([0, 7, 9], np.int32),
+        }
+    )
     assert images.shape == (3, 28, 28, 1) and -1 <= images.min() < images.max() <= 1
 
     (repo / "z.json").write_text(json.dumps({"inputs": {"z": np.zeros((2, 100)).tolist(), "label": [3, 7]}}))
-    sh(["mlflow", "models", "predict", "-m", f"runs:/{run_id}/generator", "-i", "z.json", "-t", "json",
-        "--env-manager", "local", "-o", "predicted.json"], repo, timeout=300)
+    sh(
+        [
+            "mlflow",
+            "models",
+            "predict",
+            "-m",
+            f"runs:/{run_id}/generator",
+            "-i",
+            "z.json",
+            "-t",
+            "json",
+            "--env-manager",
+            "local",
+            "-o",
+            "predicted.json",
+        ],
+        repo,
+        timeout=300,
+    )
     predicted = np.asarray(json.loads((repo / "predicted.json").read_text())["predictions"])
     assert predicted.shape == (2, 28, 28, 1)
 
@@ -149,16 +199,32 @@ def test_explore_and_generate_take_a_registered_model_or_a_run_uri(built, tmp_pa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{built / 'mlflow.db'}")
     run_id = json.loads((built / "reports/train/run.json").read_text())["run_id"]
     seed = str(yaml.safe_load((built / "params.yaml").read_text())["seed"])
-    assert cli.main(["explore", "--model", "models:/fashiongan/1", "--seed", seed, "--out",
-                     str(tmp_path / "explore")]) == 0
+    assert (
+        cli.main(
+            ["explore", "--model", "models:/fashiongan/1", "--seed", seed, "--out", str(tmp_path / "explore")]
+        )
+        == 0
+    )
     assert "truncation 0.5: FID" in capsys.readouterr().out
     table = json.loads((tmp_path / "explore/truncation.json").read_text())
     assert [row["truncation"] for row in table] == [1.0, 0.7, 0.5]
     details = json.loads((built / "reports/metrics_details.json").read_text())
     assert {row.pop("ruler") for row in table} == {details["ruler"]}  # one ruler measured both
     assert details["truncation"] == table  # evaluate's figures are explore's, same seed and latents
-    assert cli.main(["generate", "--model", f"runs:/{run_id}/generator", "--class", "bag", "--out",
-                     str(tmp_path / "bags.png")]) == 0
+    assert (
+        cli.main(
+            [
+                "generate",
+                "--model",
+                f"runs:/{run_id}/generator",
+                "--class",
+                "bag",
+                "--out",
+                str(tmp_path / "bags.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "bags.png").stat().st_size > 1000
 
 
@@ -198,13 +264,19 @@ def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
     params = yaml.safe_load(params_text)
     params["train"]["loss"] = "hinged"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    outputs = [repo / p for p in ("models/generator.keras", "reports/metrics.json", "reports/train/history.csv")]
+    outputs = [
+        repo / p for p in ("models/generator.keras", "reports/metrics.json", "reports/train/history.csv")
+    ]
     before = [p.stat().st_mtime_ns for p in outputs]
-    result = subprocess.run(["dvc", "repro"], cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["dvc", "repro"], cwd=repo, env=env_for(repo), capture_output=True, text=True, timeout=300
+    )
     (repo / "params.yaml").write_text(params_text)
     assert result.returncode != 0
     message = [line for line in result.stderr.splitlines() if line.startswith("fashiongan")]
-    assert message == ["fashiongan validate: train.loss: got 'hinged', expected one of: bce, hinge, wgan-gp"], result.stderr
+    assert message == [
+        "fashiongan validate: train.loss: got 'hinged', expected one of: bce, hinge, wgan-gp"
+    ], result.stderr
     assert [p.stat().st_mtime_ns for p in outputs] == before
 
 
@@ -216,8 +288,14 @@ def interrupt_training(repo, learning_rate: float, signum: int, past_checkpoint:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"].update(epochs=3, learning_rate=learning_rate)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    train = subprocess.Popen(["fashiongan", "train"], cwd=repo, env=env_for(repo),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    train = subprocess.Popen(
+        ["fashiongan", "train"],
+        cwd=repo,
+        env=env_for(repo),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     launched = time.time()
     pattern = f"ckpt-[{past_checkpoint // 10}-9][0-9].index"
 
@@ -275,9 +353,13 @@ def test_kill_9_resumes_from_the_last_periodic_checkpoint(repo):
     state = json.loads((repo / "models/checkpoints/state.json").read_text())
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     assert client.get_run(state["run_id"]).info.status == "RUNNING"
-    last_checkpoint = max(int(p.stem.split("-")[1]) for p in (repo / "models/checkpoints").glob("ckpt-*.index"))
+    last_checkpoint = max(
+        int(p.stem.split("-")[1]) for p in (repo / "models/checkpoints").glob("ckpt-*.index")
+    )
     assert last_checkpoint % 10 == 0 and 30 <= last_checkpoint < 93
 
     sh(["dvc", "repro"], repo, timeout=900)
-    assert json.loads((repo / "reports/train/summary.json").read_text())["resumed_from_step"] == last_checkpoint
+    assert (
+        json.loads((repo / "reports/train/summary.json").read_text())["resumed_from_step"] == last_checkpoint
+    )
     assert_resumed_run_is_whole(repo, client, state["run_id"])

@@ -1,15 +1,15 @@
 """resume.py: a checkpoint resumes only an unfinished run with the same params, code and input files."""
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashiongan import lineage, resume
+from fashiongan import lineage
 from fashiongan.config import parse
 from fashiongan.errors import TrainingStateError
+from fashiongan.gan import resume
 from fashiongan.io import write_npz
 
 
@@ -31,9 +31,11 @@ def test_fresh_then_resumed_then_fresh_again_when_params_change(tmp_path, monkey
     again = checkpoint()
     state = resume.restore(cfg, again, ["g_loss"])
     assert state.resuming and state.run_id == "run-1" and state.start_step == 2 == int(again.step.numpy())
-    assert state.history.series() == {"g_loss": [(1, 0.1), (2, 0.2)]}  # step 3 comes again after the checkpoint
+    assert state.history.series() == {
+        "g_loss": [(1, 0.1), (2, 0.2)]
+    }  # step 3 comes again after the checkpoint
 
-    changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=0.5))
+    changed = cfg.model_copy(update={"train": cfg.train.model_copy(update={"learning_rate": 0.5})})
     state = resume.restore(changed, checkpoint(), ["g_loss"])
     assert not state.resuming and state.start_step == 0 and state.history.rows() == []
 
@@ -49,9 +51,15 @@ def test_a_finished_run_is_not_resumed(tmp_path, monkeypatch, raw_params):
 
 def test_the_inputs_ignore_what_does_not_change_the_trajectory(raw_params):
     cfg = parse(raw_params)
-    assert resume.inputs(cfg) == resume.inputs(dataclasses.replace(
-        cfg, sample=dataclasses.replace(cfg.sample, n=7), runtime=dataclasses.replace(cfg.runtime, threads=1)))
-    assert resume.inputs(cfg) != resume.inputs(dataclasses.replace(cfg, seed=cfg.seed + 1))
+    assert resume.inputs(cfg) == resume.inputs(
+        cfg.model_copy(
+            update={
+                "sample": cfg.sample.model_copy(update={"n": 7}),
+                "runtime": cfg.runtime.model_copy(update={"threads": 1}),
+            }
+        )
+    )
+    assert resume.inputs(cfg) != resume.inputs(cfg.model_copy(update={"seed": cfg.seed + 1}))
 
 
 def interrupted_run(cfg):
@@ -63,11 +71,19 @@ def interrupted_run(cfg):
     state.save(2)
 
 
-@pytest.mark.parametrize("changed", ["src/fashiongan/trainer.py", "src/fashiongan/losses.py",
-                                     "src/fashiongan/models.py", "data/prepared/fashion_mnist.npz",
-                                     "models/classifier.keras"])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "src/fashiongan/gan/trainer.py",
+        "src/fashiongan/gan/losses.py",
+        "src/fashiongan/gan/models.py",
+        "data/prepared/fashion_mnist.npz",
+        "models/classifier.keras",
+    ],
+)
 def test_a_change_of_the_code_or_the_files_train_reads_starts_afresh_and_says_why(
-        tmp_path, monkeypatch, raw_params, capsys, changed):
+    tmp_path, monkeypatch, raw_params, capsys, changed
+):
     """The same params are not the same run: DVC re-runs train after an edit of its code or a
     changed input, and the old checkpoint must not be resumed into the new code's output."""
     monkeypatch.chdir(tmp_path)
@@ -79,8 +95,13 @@ def test_a_change_of_the_code_or_the_files_train_reads_starts_afresh_and_says_wh
     assert resume.restore(cfg, checkpoint(), ["g_loss"]).resuming  # unchanged: resumes
     interrupted_run(cfg)
     if changed.startswith("src/"):
-        monkeypatch.setattr(resume, "code_digests", lambda stage: {  # as if the file were edited
-            k: (v if k != changed else "edited") for k, v in lineage.code_digests(stage).items()})
+        monkeypatch.setattr(
+            resume,
+            "code_digests",
+            lambda stage: {  # as if the file were edited
+                k: (v if k != changed else "edited") for k, v in lineage.code_digests(stage).items()
+            },
+        )
     elif changed.endswith(".npz"):
         write_npz(changed, train_labels=np.ones(3, np.uint8))
     else:
@@ -89,15 +110,21 @@ def test_a_change_of_the_code_or_the_files_train_reads_starts_afresh_and_says_wh
     state = resume.restore(cfg, checkpoint(), ["g_loss"])
     assert not state.resuming and state.start_step == 0 and state.run_id is None
     message = capsys.readouterr().err.strip()
-    assert message == (f"train: starting afresh, not resuming the interrupted run's checkpoint ckpt-2: "
-                       f"{changed} changed since it was saved")
+    assert message == (
+        f"train: starting afresh, not resuming the interrupted run's checkpoint ckpt-2: "
+        f"{changed} changed since it was saved"
+    )
 
 
 def test_the_code_train_runs_is_what_dvc_yaml_lists():
     code = lineage.code_digests("train")
-    assert {"src/fashiongan/trainer.py", "src/fashiongan/losses.py", "src/fashiongan/models.py",
-            "src/fashiongan/stages/train.py"} <= code.keys()
-    assert "src/fashiongan/report.py" not in code  # train does not run it: editing it resumes
+    assert {
+        "src/fashiongan/gan/trainer.py",
+        "src/fashiongan/gan/losses.py",
+        "src/fashiongan/gan/models.py",
+        "src/fashiongan/stages/train.py",
+    } <= code.keys()
+    assert "src/fashiongan/use/report.py" not in code  # train does not run it: editing it resumes
 
 
 def test_a_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path, monkeypatch, raw_params):

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashiongan import config, ruler
-from fashiongan.data import FASHION_MNIST, load_arrays
+from fashiongan import config
+from fashiongan.data.sources import FASHION_MNIST, load_arrays
 from fashiongan.errors import ConfigError, ModelFileError
+from fashiongan.evaluation import card, ruler
 from fashiongan.io import file_digest, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,10 @@ CARD = json.loads(ruler.card_path(SHIPPED).read_text())
 
 
 def test_the_shipped_ruler_is_its_cards_file_small_and_without_optimizer_state():
-    assert file_digest(SHIPPED) == CARD["sha256"] and ruler.ruler_id(SHIPPED) == CARD["id"] == CARD["sha256"][:12]
+    assert (
+        file_digest(SHIPPED) == CARD["sha256"]
+        and ruler.ruler_id(SHIPPED) == CARD["id"] == CARD["sha256"][:12]
+    )
     assert SHIPPED.stat().st_size == CARD["bytes"] <= 2 * 1024 * 1024
     with zipfile.ZipFile(SHIPPED) as archive:
         assert not json.loads(archive.read("config.json")).get("compile_config")
@@ -30,10 +34,10 @@ def test_the_shipped_ruler_is_its_cards_file_small_and_without_optimizer_state()
 
 def test_the_shipped_ruler_measures_its_cards_accuracy_floor_and_ceiling_here(real_data_dir):
     """Inference only, on the real data: CPU kernels differ in round-off, not in weights."""
-    measured, problems = ruler.check(SHIPPED, load_arrays(Path(real_data_dir)))
+    measured, problems = card.check(SHIPPED, load_arrays(Path(real_data_dir)))
     assert problems == [], problems
     for key in ("test_accuracy", "fid_real", "fid_noise"):
-        assert ruler.agree(measured[key], CARD["measured"][key]), key
+        assert card.agree(measured[key], CARD["measured"][key]), key
 
 
 def test_a_file_that_is_not_its_cards_ruler_is_refused_in_one_line(tmp_path):
@@ -53,12 +57,19 @@ def test_a_file_that_is_not_its_cards_ruler_is_refused_in_one_line(tmp_path):
         ruler.verified_card(copy)
 
 
-@pytest.mark.parametrize("value, card, agrees", [
-    (0.6351, 0.6347, True), (0.6353, 0.6347, False), (618.9, 618.567, True), (619.2, 618.567, False),
-    (0.92551, 0.926, True), (0.9254, 0.926, False),
-])
-def test_agreement_is_to_three_significant_digits_of_the_card(value, card, agrees):
-    assert ruler.agree(value, card) is agrees
+@pytest.mark.parametrize(
+    "value, card_value, agrees",
+    [
+        (0.6351, 0.6347, True),
+        (0.6353, 0.6347, False),
+        (618.9, 618.567, True),
+        (619.2, 618.567, False),
+        (0.92551, 0.926, True),
+        (0.9254, 0.926, False),
+    ],
+)
+def test_agreement_is_to_three_significant_digits_of_the_card(value, card_value, agrees):
+    assert card.agree(value, card_value) is agrees
 
 
 def test_auto_takes_the_shipped_ruler_for_fashion_mnist_and_trains_one_for_other_data():
@@ -68,11 +79,17 @@ def test_auto_takes_the_shipped_ruler_for_fashion_mnist_and_trains_one_for_other
     assert ruler.named_file("rulers/mine.keras", "/data/kmnist") == Path("rulers/mine.keras")
 
 
-@pytest.mark.parametrize("value, message", [
-    ("inception", "classifier.ruler: got 'inception', expected auto, train, or rulers/<name>.keras"),
-    ("/tmp/x.keras", "classifier.ruler: got '/tmp/x.keras', expected auto, train, or rulers/<name>.keras"),
-    ("rulers/absent.keras", "classifier.ruler: rulers/absent.keras: no such file"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("inception", "classifier.ruler: got 'inception', expected auto, train, or rulers/<name>.keras"),
+        (
+            "/tmp/x.keras",
+            "classifier.ruler: got '/tmp/x.keras', expected auto, train, or rulers/<name>.keras",
+        ),
+        ("rulers/absent.keras", "classifier.ruler: rulers/absent.keras: no such file"),
+    ],
+)
 def test_classifier_ruler_names_a_ruler_file_in_rulers(raw_params, value, message):
     raw_params["classifier"]["ruler"] = value
     with pytest.raises(ConfigError) as refused:
@@ -82,8 +99,10 @@ def test_classifier_ruler_names_a_ruler_file_in_rulers(raw_params, value, messag
 
 def test_a_trained_ruler_has_no_optimizer_state(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
-              "train_labels": np.arange(64) % 3}
+    arrays = {
+        "train_images": rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+        "train_labels": np.arange(64) % 3,
+    }
     path = tmp_path / "r.keras"
     save_model(ruler.trained(arrays, 3, 1, 32, 1e-3), path)
     with zipfile.ZipFile(path) as archive:
@@ -91,7 +110,8 @@ def test_a_trained_ruler_has_no_optimizer_state(tmp_path):
 
 
 def test_the_classifier_stage_refuses_a_ruler_file_that_is_not_its_cards_and_writes_nothing(
-        tmp_path, monkeypatch, capsys, raw_params):
+    tmp_path, monkeypatch, capsys, raw_params
+):
     import yaml
 
     from fashiongan import cli
@@ -105,9 +125,13 @@ def test_the_classifier_stage_refuses_a_ruler_file_that_is_not_its_cards_and_wri
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
     rng = np.random.default_rng(0)
     (tmp_path / "data/prepared").mkdir(parents=True)
-    np.savez(tmp_path / "data/prepared/fashion_mnist.npz", train_images=rng.integers(0, 256, (20, 28, 28), np.uint8),
-             train_labels=np.arange(20) % 10, test_images=rng.integers(0, 256, (10, 28, 28), np.uint8),
-             test_labels=np.arange(10))
+    np.savez(
+        tmp_path / "data/prepared/fashion_mnist.npz",
+        train_images=rng.integers(0, 256, (20, 28, 28), np.uint8),
+        train_labels=np.arange(20) % 10,
+        test_images=rng.integers(0, 256, (10, 28, 28), np.uint8),
+        test_labels=np.arange(10),
+    )
     assert cli.main(["classifier"]) == 1
     line = capsys.readouterr().err.strip()
     assert line.startswith("fashiongan classifier: rulers/fashion-mnist.keras: sha256 ") and "\n" not in line

@@ -16,12 +16,14 @@ import pandas as pd
 import pytest
 from pipeline_repo import copy_repo, env_for, free_port, wait_until_up
 
-from fashiongan import serve, tracking
 from fashiongan.config import ModelConfig
 from fashiongan.errors import ModelFileError
+from fashiongan.gan.models import TrainedGenerator, build_generator
 from fashiongan.io import load_model, save_model
-from fashiongan.mlflow_model import Generator as PyfuncGenerator
-from fashiongan.models import Generator, build_generator
+from fashiongan.tracking.model import generator_file
+from fashiongan.tracking.pyfunc import Generator as PyfuncGenerator
+from fashiongan.tracking.run import start_run
+from fashiongan.use import serve
 
 LATENT = 8
 SERVE_MAX_ROWS = {True: 4, False: None}  # make serve's variable per server; None: the default, 1024 rows
@@ -53,46 +55,90 @@ def refusal(content_type, body: bytes, max_rows=4, conditional=True, content_len
 ROW = list(range(LATENT))
 
 
-@pytest.mark.parametrize("body, field", [
-    (b"{not json", "body"),
-    (b'{"z": [[0]]}', "inputs"),
-    (b'{"inputs": {"label": [1]}}', "z"),
-    (b'{"inputs": {"z": [[0, 1]], "label": [1]}}', "z"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, "x"]], "label": [1]}}', "z"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]]}}', "label"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [12]}}', "label"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [1.5]}}', "label"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": ["shoe"]}}', "label"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [1, 2]}}', "label"),
-    # MLflow refuses these shapes by the signature, echoing the whole input; or casts to inf or fails on "1.0"
-    (b'{"inputs": {"z": [0, 1, 2, 3, 4, 5, 6, 7], "label": [1]}}', "z"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [[1]]}}', "label"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 3.5e38]], "label": [1]}}', "z"),
-    (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": ["1.0"]}}', "label"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b"{not json", "body"),
+        (b'{"z": [[0]]}', "inputs"),
+        (b'{"inputs": {"label": [1]}}', "z"),
+        (b'{"inputs": {"z": [[0, 1]], "label": [1]}}', "z"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, "x"]], "label": [1]}}', "z"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]]}}', "label"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [12]}}', "label"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [1.5]}}', "label"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": ["shoe"]}}', "label"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [1, 2]}}', "label"),
+        # MLflow refuses these shapes by the signature, echoing the whole input; or casts to inf or fails on "1.0"
+        (b'{"inputs": {"z": [0, 1, 2, 3, 4, 5, 6, 7], "label": [1]}}', "z"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": [[1]]}}', "label"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 3.5e38]], "label": [1]}}', "z"),
+        (b'{"inputs": {"z": [[0, 1, 2, 3, 4, 5, 6, 7]], "label": ["1.0"]}}', "label"),
+    ],
+)
 def test_a_malformed_body_is_named_by_its_field_in_one_line(body, field):
     refused = refusal("application/json", body)
     assert refused.status == 400 and str(refused).startswith(f"{field}:") and "\n" not in str(refused)
     assert "shoe" not in str(refused) and "1.5" not in str(refused)  # nothing of the input echoed
 
 
-@pytest.mark.parametrize("content_type, body, status, culprit", [
-    (None, b'{"inputs": {}}', 415, "Content-Type: missing"),
-    ("text/csv", b"z,label\n0.5,1\n", 415, "Content-Type: got 'text/csv'"),
-    ("application/x-parquet", parquet(z=[ROW], label=[1]), 415, "Content-Type: got 'application/x-parquet'"),
-    ("application/vnd.apache.parquet", parquet(z=[ROW, ROW], label=[1, 12]), 400, "label: expected integers 0-9"),
-    ("application/vnd.apache.parquet", parquet(**{f"z{i}": [0.5] for i in ROW}, label=[1]), 400, "z: missing"),
-    ("application/vnd.apache.parquet", parquet(z=[ROW, ROW[:3]], label=[1, 2]), 400, "z: expected numbers only"),
-    ("application/vnd.apache.parquet", b"PAR1 not parquet", 400, "body: not a readable Parquet file"),
-    ("application/vnd.apache.parquet", parquet(z=pd.Series([ROW], index=[5]), label=pd.Series([1], index=[5])),
-     400, "body: a DataFrame index other than 0, 1, 2"),  # MLflow looks up row 0 by label and echoes the input
-    ("application/vnd.apache.parquet", parquet(z=[ROW] * 5, label=[1] * 5), 413, "z: got 5 rows, expected at most 4"),
-    # one row of 100,000 zeros compresses to a few KB: refused from the footer's counts, before decoding
-    ("application/vnd.apache.parquet", parquet(z=[np.zeros(100_000)], label=[1]), 413, "body: 100001 values"),
-    ("application/json", json.dumps({"inputs": {"z": [ROW] * 5, "label": [1] * 5}}).encode(), 413,
-     "z: got 5 rows, expected at most 4 per request (the server's --max-rows)"),
-    ("application/json", b'{"inputs": {"z": [[0]]}}' + b" " * 10_000, 413, "body: 10024 bytes, over the"),
-])
+@pytest.mark.parametrize(
+    "content_type, body, status, culprit",
+    [
+        (None, b'{"inputs": {}}', 415, "Content-Type: missing"),
+        ("text/csv", b"z,label\n0.5,1\n", 415, "Content-Type: got 'text/csv'"),
+        (
+            "application/x-parquet",
+            parquet(z=[ROW], label=[1]),
+            415,
+            "Content-Type: got 'application/x-parquet'",
+        ),
+        (
+            "application/vnd.apache.parquet",
+            parquet(z=[ROW, ROW], label=[1, 12]),
+            400,
+            "label: expected integers 0-9",
+        ),
+        (
+            "application/vnd.apache.parquet",
+            parquet(**{f"z{i}": [0.5] for i in ROW}, label=[1]),
+            400,
+            "z: missing",
+        ),
+        (
+            "application/vnd.apache.parquet",
+            parquet(z=[ROW, ROW[:3]], label=[1, 2]),
+            400,
+            "z: expected numbers only",
+        ),
+        ("application/vnd.apache.parquet", b"PAR1 not parquet", 400, "body: not a readable Parquet file"),
+        (
+            "application/vnd.apache.parquet",
+            parquet(z=pd.Series([ROW], index=[5]), label=pd.Series([1], index=[5])),
+            400,
+            "body: a DataFrame index other than 0, 1, 2",
+        ),  # MLflow looks up row 0 by label and echoes the input
+        (
+            "application/vnd.apache.parquet",
+            parquet(z=[ROW] * 5, label=[1] * 5),
+            413,
+            "z: got 5 rows, expected at most 4",
+        ),
+        # one row of 100,000 zeros compresses to a few KB: refused from the footer's counts, before decoding
+        (
+            "application/vnd.apache.parquet",
+            parquet(z=[np.zeros(100_000)], label=[1]),
+            413,
+            "body: 100001 values",
+        ),
+        (
+            "application/json",
+            json.dumps({"inputs": {"z": [ROW] * 5, "label": [1] * 5}}).encode(),
+            413,
+            "z: got 5 rows, expected at most 4 per request (the server's --max-rows)",
+        ),
+        ("application/json", b'{"inputs": {"z": [[0]]}}' + b" " * 10_000, 413, "body: 10024 bytes, over the"),
+    ],
+)
 def test_every_content_type_gets_the_same_checks_in_one_line(content_type, body, status, culprit):
     refused = refusal(content_type, body)
     assert refused.status == status and str(refused).startswith(culprit) and "\n" not in str(refused), refused
@@ -114,7 +160,9 @@ def test_a_well_formed_body_passes():
     assert refusal("application/json", json.dumps({"inputs": {"z": z, "label": [0, 9]}}).encode()) is None
     assert refusal("application/json", json.dumps({"inputs": {"z": z}}).encode(), conditional=False) is None
     assert refusal("application/vnd.apache.parquet", parquet(z=z, label=[0, 9])) is None
-    assert refusal("application/json", json.dumps({"inputs": {"z": z * 2, "label": [0] * 4}}).encode()) is None
+    assert (
+        refusal("application/json", json.dumps({"inputs": {"z": z * 2, "label": [0] * 4}}).encode()) is None
+    )
 
 
 def post(url: str, body: bytes, content_type: str | None = "application/json"):
@@ -141,8 +189,19 @@ def served(tmp_path_factory):
         uris = {}
         for conditional in (True, False):
             path = repo / f"models/g{int(conditional)}.keras"
-            save_model(build_generator(ModelConfig("mlp", LATENT, conditional, False, 0)), path)
-            run = tracking.start_run("fashiongan")
+            save_model(
+                build_generator(
+                    ModelConfig(
+                        arch="mlp",
+                        latent_dim=LATENT,
+                        conditional=conditional,
+                        spectral_norm=False,
+                        clusters=0,
+                    )
+                ),
+                path,
+            )
+            run = start_run("fashiongan")
             uris[conditional] = run.log_generator(path)
             run.end()
     return repo, uris, store
@@ -161,9 +220,18 @@ def servers(served):
         log = repo / f"serve-{port}.log"
         # -o: .venv links to this test's own (installed) virtualenv, which setup must not reinstall from the copy
         max_rows = [f"SERVE_MAX_ROWS={SERVE_MAX_ROWS[conditional]}"] if SERVE_MAX_ROWS[conditional] else []
-        started[conditional] = (f"http://127.0.0.1:{port}", log, subprocess.Popen(
-            ["make", "-o", ".venv/.installed", "serve", f"MODEL={uri}", f"SERVE_PORT={port}", *max_rows], cwd=repo,
-            env=plain_shell, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True))
+        started[conditional] = (
+            f"http://127.0.0.1:{port}",
+            log,
+            subprocess.Popen(
+                ["make", "-o", ".venv/.installed", "serve", f"MODEL={uri}", f"SERVE_PORT={port}", *max_rows],
+                cwd=repo,
+                env=plain_shell,
+                stdout=open(log, "w"),  # noqa: SIM115 (open while the server lives)
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ),
+        )
     try:
         for url, log, server in started.values():
             wait_until_up(f"{url}/ping", server, log)
@@ -216,14 +284,21 @@ def test_make_serve_refuses_what_mlflow_cannot_answer_in_one_line_and_answers_on
     status, from_parquet = post(url, parquet(z=list(z), **labels), "application/vnd.apache.parquet")
     assert status == 200 and np.allclose(from_parquet["predictions"], from_json["predictions"]), from_parquet
     bad = parquet(z=list(z), label=[1, 5, 12]) if conditional else parquet(z=list(z[:, :3]))
-    assert one_line(post(url, bad, "application/vnd.apache.parquet"), 400).startswith("label:" if conditional else "z:")
-    for content_type, culprit in [("text/csv", "Content-Type: got 'text/csv'"), (None, "Content-Type: missing"),
-                                  ("application/x-parquet", "Content-Type: got 'application/x-parquet'")]:
+    assert one_line(post(url, bad, "application/vnd.apache.parquet"), 400).startswith(
+        "label:" if conditional else "z:"
+    )
+    for content_type, culprit in [
+        ("text/csv", "Content-Type: got 'text/csv'"),
+        (None, "Content-Type: missing"),
+        ("application/x-parquet", "Content-Type: got 'application/x-parquet'"),
+    ]:
         assert one_line(post(url, b"z,label\n0.5,1\n", content_type), 415).startswith(culprit)
 
     rows = {"z": [[0.5] * LATENT] * (limit + 1)} | ({"label": [1] * (limit + 1)} if conditional else {})
     message = one_line(post(url, json.dumps({"inputs": rows}).encode()), 413)
-    assert message == f"z: got {limit + 1} rows, expected at most {limit} per request (the server's --max-rows)"
+    assert (
+        message == f"z: got {limit + 1} rows, expected at most {limit} per request (the server's --max-rows)"
+    )
     padded = json.dumps({"inputs": {"z": z.tolist(), **labels}}).encode()[:-1] + b" " * 2_000_000 + b"}"
     assert one_line(post(url, padded), 413).startswith("body: 2000")
     status, again = post(url, json.dumps({"inputs": {"z": z.tolist(), **labels}}).encode())
@@ -232,11 +307,11 @@ def test_make_serve_refuses_what_mlflow_cannot_answer_in_one_line_and_answers_on
 
 @pytest.mark.slow
 def test_a_generator_file_comes_from_a_model_uri_or_one_line_naming_it(served, monkeypatch):
-    repo, uris, store = served
+    _, uris, store = served
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    path = tracking.generator_file(uris[True])
-    assert path.suffix == ".keras" and Generator(load_model(path)).conditional
+    path = generator_file(uris[True])
+    assert path.suffix == ".keras" and TrainedGenerator(load_model(path)).conditional
     with pytest.raises(ModelFileError) as error:
-        tracking.generator_file("runs:/0123456789abcdef/generator")
+        generator_file("runs:/0123456789abcdef/generator")
     assert str(error.value).startswith("runs:/0123456789abcdef/generator: not found in MLflow store sqlite:")
     assert "\n" not in str(error.value)

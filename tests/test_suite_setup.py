@@ -5,8 +5,9 @@ import warnings
 from pathlib import Path
 
 import conftest
-from fashiongan import data
-from fashiongan.data import FILES
+
+from fashiongan.data import sources
+from fashiongan.data.sources import FILES
 
 
 def test_the_real_data_fixture_looks_where_prepare_downloads_first(tmp_path, monkeypatch, real_data_dir):
@@ -15,7 +16,7 @@ def test_the_real_data_fixture_looks_where_prepare_downloads_first(tmp_path, mon
     for f in FILES.values():
         shutil.copyfile(Path(real_data_dir) / f.name, raw / f.name)
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")
+    monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "no-debian-package")
     assert conftest.real_data_in(tmp_path) == raw
 
 

@@ -1,4 +1,4 @@
-"""tracking.py against a real SQLite store (no server): concurrency, masking, the run file."""
+"""tracking/ against a real SQLite store (no server): concurrency, masking, the run file."""
 
 import errno
 import hashlib
@@ -14,12 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from fashiongan import tracking
+from fashiongan.tracking.datasets import DATASET_SPLITS, dataset_input
+from fashiongan.tracking.model import generator_file
+from fashiongan.tracking.outage import is_outage, masked
+from fashiongan.tracking.run import NoRun, Run, continue_run, open_run, start_run, write_run_file
+from fashiongan.tracking.store import tracking_uri
+from fashiongan.tracking.sync import sync_saved
 
 START_A_RUN = """
-import os, sys
-from fashiongan import tracking
-run = tracking.start_run("fashiongan")
+from fashiongan.tracking.run import start_run
+run = start_run("fashiongan")
 run.log_series({"g_loss": [(1, 0.5)]})
 run.end()
 print(run.run_id)
@@ -29,8 +33,17 @@ print(run.run_id)
 @pytest.mark.slow
 def test_three_experiments_starting_together_on_a_fresh_store_get_three_runs(tmp_path):
     env = {"DVC_ROOT": str(tmp_path), "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": "/usr/bin:/bin"}
-    starts = [subprocess.Popen([sys.executable, "-c", START_A_RUN], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", START_A_RUN],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     results = [(p.wait(timeout=180), *p.communicate()) for p in starts]
     assert [code for code, _, _ in results] == [0, 0, 0], [err[-1500:] for _, _, err in results]
     assert not any("database is locked" in err for _, _, err in results)
@@ -39,30 +52,32 @@ def test_three_experiments_starting_together_on_a_fresh_store_get_three_runs(tmp
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
     assert sorted(r.info.run_id for r in runs) == sorted(out.strip() for _, out, _ in results)
-    assert {r.info.status for r in runs} == {"FINISHED"} and all(r.data.metrics["g_loss"] == 0.5 for r in runs)
+    assert {r.info.status for r in runs} == {"FINISHED"} and all(
+        r.data.metrics["g_loss"] == 0.5 for r in runs
+    )
 
 
 def test_credentials_are_masked_wherever_they_appear():
-    assert tracking.masked("https://alice:s3cret@mlflow.example.com/") == "https://***@mlflow.example.com/"
+    assert masked("https://alice:s3cret@mlflow.example.com/") == "https://***@mlflow.example.com/"
     message = "API request to https://alice:s3cret@h/api failed; retried https://bob:pw@h"
-    assert "s3cret" not in tracking.masked(message) and "pw@" not in tracking.masked(message)
-    assert tracking.masked("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+    assert "s3cret" not in masked(message) and "pw@" not in masked(message)
+    assert masked("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
 
 
 def test_the_store_defaults_to_the_dvc_root_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "repo"))
     monkeypatch.chdir(tmp_path)
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
 
 
 def test_sync_without_a_training_run_says_how_to_make_one(tmp_path, monkeypatch):
     from fashiongan.errors import MissingInput
 
     monkeypatch.chdir(tmp_path)
-    assert tracking.sync_saved(enabled=False) == "tracking.enabled is false: nothing to sync"
+    assert sync_saved(enabled=False) == "tracking.enabled is false: nothing to sync"
     with pytest.raises(MissingInput, match=r"models/checkpoints/state.json: no tracked training run"):
-        tracking.sync_saved(enabled=True)
+        sync_saved(enabled=True)
 
 
 @pytest.fixture(scope="module")
@@ -89,44 +104,54 @@ def store(empty_store, tmp_path, monkeypatch):
 
 
 def test_a_deleted_experiment_is_restored_in_one_line_and_records_the_next_run(store, capsys):
-    tracking.start_run("fashiongan").end()
+    start_run("fashiongan").end()
     experiment = store.get_experiment_by_name("fashiongan")
     store.delete_experiment(experiment.experiment_id)
     capsys.readouterr()
 
-    run = tracking.start_run("fashiongan")
+    run = start_run("fashiongan")
     run.end()
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "MLflow experiment 'fashiongan'" in err and "had been deleted; restored" in err
+    assert (
+        err.count("\n") == 1
+        and "MLflow experiment 'fashiongan'" in err
+        and "had been deleted; restored" in err
+    )
     assert store.get_experiment(experiment.experiment_id).lifecycle_stage == "active"
     assert store.get_run(run.run_id).info.experiment_id == experiment.experiment_id
 
 
 def test_a_deleted_run_is_restored_when_train_resumes_it_and_when_a_later_stage_appends(store, capsys):
-    run = tracking.start_run("fashiongan")
+    run = start_run("fashiongan")
     run.end("KILLED")
     store.delete_run(run.run_id)
     capsys.readouterr()
 
-    resumed = tracking.start_run("fashiongan", resume_run_id=run.run_id)
+    resumed = start_run("fashiongan", resume_run_id=run.run_id)
     info = store.get_run(run.run_id).info
     assert (info.lifecycle_stage, info.status) == ("active", "RUNNING")
-    assert capsys.readouterr().err == f"fashiongan: MLflow run {run.run_id} had been deleted; restored it to go on " \
-                                      "recording into it\n"
-    tracking.write_run_file(resumed)
+    assert (
+        capsys.readouterr().err
+        == f"fashiongan: MLflow run {run.run_id} had been deleted; restored it to go on "
+        "recording into it\n"
+    )
+    write_run_file(resumed)
     store.delete_run(run.run_id)
-    tracking.continue_run(True).set_tags({"sample.n": 10})
+    continue_run(True).set_tags({"sample.n": 10})
     assert store.get_run(run.run_id).data.tags["sample.n"] == "10"
 
 
 def test_a_run_resumed_under_another_experiment_goes_on_in_a_new_run_there(store, capsys):
     """tracking.experiment changed while train was interrupted: its run must not be written to in
     the old experiment (the new one's UI, compare and registry would never list it)."""
-    old = tracking.start_run("fashiongan")
+    old = start_run("fashiongan")
     capsys.readouterr()
-    resumed = tracking.start_run("renamed", resume_run_id=old.run_id)
+    resumed = start_run("renamed", resume_run_id=old.run_id)
     assert resumed.run_id != old.run_id
-    assert store.get_run(resumed.run_id).info.experiment_id == store.get_experiment_by_name("renamed").experiment_id
+    assert (
+        store.get_run(resumed.run_id).info.experiment_id
+        == store.get_experiment_by_name("renamed").experiment_id
+    )
     assert "is not in experiment 'renamed'" in capsys.readouterr().err
 
 
@@ -162,10 +187,10 @@ def server_answering():
         server.shutdown()
 
 
-def http_run(uri: str) -> tracking.Run:
+def http_run(uri: str) -> Run:
     from mlflow.tracking import MlflowClient
 
-    return tracking.Run(MlflowClient(uri), "0" * 32)
+    return Run(MlflowClient(uri), "0" * 32)
 
 
 @pytest.mark.parametrize("answer", ["no server", 503])
@@ -185,20 +210,27 @@ def test_a_server_refusing_a_request_stops_with_one_line(status, code, server_an
     from fashiongan.errors import TrackingError
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    with pytest.raises(TrackingError, match=rf"^MLflow store http://127\.0\.0\.1:\d+: set_tags failed: {code}: "
-                                            rf"API request to endpoint /api/2\.0/mlflow/runs/set-tag failed with "
-                                            rf"error code {status}"):
+    with pytest.raises(
+        TrackingError,
+        match=rf"^MLflow store http://127\.0\.0\.1:\d+: set_tags failed: {code}: "
+        rf"API request to endpoint /api/2\.0/mlflow/runs/set-tag failed with "
+        rf"error code {status}",
+    ):
         http_run(server_answering(status)).set_tags({"sample.n": 10})
 
 
 def test_a_refused_write_to_a_sqlite_store_stops_with_one_line_naming_it(store):
     from fashiongan.errors import TrackingError
 
-    run = tracking.start_run("fashiongan")
-    with pytest.raises(TrackingError, match="set_tags failed: INVALID_PARAMETER_VALUE: 'key' exceeds the maximum"):
+    run = start_run("fashiongan")
+    with pytest.raises(
+        TrackingError, match="set_tags failed: INVALID_PARAMETER_VALUE: 'key' exceeds the maximum"
+    ):
         run.set_tags({"k" * 300: 1})
     run.log_series({"bad key!": [(1, 0.5)]})  # refused in the background: said when the batches are awaited
-    with pytest.raises(TrackingError, match=r"flush failed: INVALID_PARAMETER_VALUE: Invalid value \"bad key!\""):
+    with pytest.raises(
+        TrackingError, match=r"flush failed: INVALID_PARAMETER_VALUE: Invalid value \"bad key!\""
+    ):
         run.flush()
     assert run.lost is None
 
@@ -206,26 +238,36 @@ def test_a_refused_write_to_a_sqlite_store_stops_with_one_line_naming_it(store):
 def test_a_full_disk_stops_with_one_line_naming_it(store, monkeypatch, capsys):
     from fashiongan.errors import TrackingError
 
-    run = tracking.start_run("fashiongan")
+    run = start_run("fashiongan")
 
     def no_space(run_id, local_path, artifact_path=None):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), local_path)
 
     monkeypatch.setattr(run.client, "log_artifact", no_space)
-    with pytest.raises(TrackingError, match=r"log_artifact failed: OSError: \[Errno 28\] No space left on device"):
+    with pytest.raises(
+        TrackingError, match=r"log_artifact failed: OSError: \[Errno 28\] No space left on device"
+    ):
         run.log_artifact(Path("reports/metrics.json"), "evaluation")
 
     # The database's own disk full (SQLite's SQLITE_FULL), made real by capping the file's pages.
     import sqlalchemy
 
     engine = run.client._tracking_client.store.engine
-    pages = sqlite3.connect(store.tracking_uri.removeprefix("sqlite:///")).execute("PRAGMA page_count").fetchone()[0]
-    sqlalchemy.event.listen(engine, "connect", lambda connection, _: connection.execute(
-        f"PRAGMA max_page_count = {pages}"))
+    pages = (
+        sqlite3.connect(store.tracking_uri.removeprefix("sqlite:///"))
+        .execute("PRAGMA page_count")
+        .fetchone()[0]
+    )
+    sqlalchemy.event.listen(
+        engine, "connect", lambda connection, _: connection.execute(f"PRAGMA max_page_count = {pages}")
+    )
     engine.dispose()
     capsys.readouterr()
-    with pytest.raises(TrackingError, match=r"set_tags failed: TEMPORARILY_UNAVAILABLE: \(sqlite3.OperationalError\) "
-                                            "database or disk is full"):
+    with pytest.raises(
+        TrackingError,
+        match=r"set_tags failed: TEMPORARILY_UNAVAILABLE: \(sqlite3.OperationalError\) "
+        "database or disk is full",
+    ):
         run.set_tags({f"tag{i}": "x" * 5000 for i in range(20)})
     assert "Traceback" not in capsys.readouterr().err
 
@@ -255,45 +297,51 @@ def test_a_locked_or_unopenable_sqlite_store_is_an_outage_a_full_one_is_not(tmp_
     held.execute("CREATE TABLE t (x)")
     held.commit()
     held.execute("BEGIN EXCLUSIVE")
-    assert tracking.is_outage(as_mlflow_raises(tmp_path / "held.db", "SELECT * FROM t"))
-    assert tracking.is_outage(as_mlflow_raises(tmp_path / "no-such-dir" / "mlflow.db", "SELECT 1"))
+    assert is_outage(as_mlflow_raises(tmp_path / "held.db", "SELECT * FROM t"))
+    assert is_outage(as_mlflow_raises(tmp_path / "no-such-dir" / "mlflow.db", "SELECT 1"))
     held.rollback()
     full = sqlite3.connect(tmp_path / "full.db")
     full.execute("CREATE TABLE t (x)")
     full.commit()
     pages = full.execute("PRAGMA page_count").fetchone()[0]
     full.close()
-    error = as_mlflow_raises(tmp_path / "full.db", f"PRAGMA max_page_count = {pages}",
-                             "INSERT INTO t VALUES (zeroblob(100000))")
-    assert "database or disk is full" in str(error) and not tracking.is_outage(error)
+    error = as_mlflow_raises(
+        tmp_path / "full.db", f"PRAGMA max_page_count = {pages}", "INSERT INTO t VALUES (zeroblob(100000))"
+    )
+    assert "database or disk is full" in str(error) and not is_outage(error)
 
 
 def tiny_generator(path: Path, seed: int = 0) -> Path:
     import keras
 
     from fashiongan.config import ModelConfig
+    from fashiongan.gan.models import build_generator
     from fashiongan.io import save_model
-    from fashiongan.models import build_generator
 
     keras.utils.set_random_seed(seed)
-    save_model(build_generator(ModelConfig("mlp", 8, False, False, 0)), path)
+    save_model(
+        build_generator(
+            ModelConfig(arch="mlp", latent_dim=8, conditional=False, spectral_norm=False, clusters=0)
+        ),
+        path,
+    )
     return path
 
 
-def test_evaluate_run_again_logs_no_second_generator_and_registers_it_once(store):
+def test_evaluate_run_again_logs_no_second_generator_and_registers_it_once(store, decoy_global_store):
     from fashiongan.errors import TrackingError
 
     path = tiny_generator(Path("g.keras"))
 
     def evaluate(run_id, generator, register_as=None):
         """What the evaluate stage does with the run: log the generator, end the run."""
-        run = tracking.open_run(run_id)
+        run = open_run(run_id)
         try:
             return run.log_generator(generator, register_as=register_as, description="FID 1")
         finally:
             run.end()
 
-    run_id = tracking.start_run("fashiongan").run_id
+    run_id = start_run("fashiongan").run_id
     first = evaluate(run_id, path)
     again = evaluate(run_id, path, register_as="fashiongan")  # tracking.register_model turned on
     third = evaluate(run_id, path, register_as="fashiongan")
@@ -304,21 +352,125 @@ def test_evaluate_run_again_logs_no_second_generator_and_registers_it_once(store
     assert [(v.version, v.source, v.run_id, v.description) for v in versions] == [(1, first, run_id, "FID 1")]
 
     other = tiny_generator(Path("other.keras"), seed=1)
-    with pytest.raises(TrackingError, match=rf"^other\.keras \(sha256 \w{{12}}\) is not the generator MLflow run "
-                                            rf"{run_id} holds \({first}, sha256 \w{{12}}\)"):
+    with pytest.raises(
+        TrackingError,
+        match=rf"^other\.keras \(sha256 \w{{12}}\) is not the generator MLflow run "
+        rf"{run_id} holds \({first}, sha256 \w{{12}}\)",
+    ):
         evaluate(run_id, other)
     assert len(store.search_logged_models([experiment])) == 1
+
+
+@pytest.fixture
+def decoy_global_store(tmp_path, monkeypatch):
+    """MLflow's process-wide tracking URI pointed at another store (as a user's own mlflow.set_tracking_uri
+    would): whatever reads it instead of the repo's store writes there. Set on MLflow's module variable,
+    not by set_tracking_uri, which would also set MLFLOW_TRACKING_URI."""
+    from mlflow.tracking._tracking_service import utils
+
+    decoy = f"sqlite:///{tmp_path / 'decoy.db'}"
+    monkeypatch.setattr(utils, "_tracking_uri", decoy)
+    yield tmp_path / "decoy.db"
+    assert utils._tracking_uri == decoy  # nothing set MLflow's global URI
+
+
+def evaluated(fid: float, ruler: str, seed: int) -> tuple[str, Path]:
+    """A training run and what evaluate records in it, its generator registered; (run id, generator)."""
+    run = start_run("fashiongan", system_metrics=False)
+    run.set_tags({"ruler": ruler})
+    run.log_series({"eval.fid": [(0, fid)]})  # sent in the background, as evaluate sends it
+    generator = tiny_generator(Path(f"g{seed}.keras"), seed)
+    run.log_generator(generator, register_as="fashiongan", description=f"FID {fid}")
+    run.end()
+    return run.run_id, generator
+
+
+def test_the_champion_alias_is_the_lowest_fid_of_the_newest_versions_ruler(store, decoy_global_store):
+    import mlflow
+
+    from fashiongan.io import file_digest
+
+    def champion() -> tuple[int, str]:
+        version = store.get_model_version_by_alias("fashiongan", "champion")
+        return int(version.version), version.run_id
+
+    first, _ = evaluated(30.0, "ruler-a", seed=1)
+    assert champion() == (1, first)
+    second, best = evaluated(20.0, "ruler-a", seed=2)
+    evaluated(25.0, "ruler-a", seed=3)
+    assert champion() == (2, second)
+    assert file_digest(generator_file("models:/fashiongan@champion")) == file_digest(best)
+    versions = store.search_model_versions("name = 'fashiongan'")
+    assert {int(v.version): (v.tags["fid"], v.tags["ruler"]) for v in versions} == {
+        1: ("30.0", "ruler-a"),
+        2: ("20.0", "ruler-a"),
+        3: ("25.0", "ruler-a"),
+    }
+    # a new ruler: its FIDs are not comparable with the old one's, however much higher
+    fourth, _ = evaluated(40.0, "ruler-b", seed=4)
+    assert champion() == (4, fourth)
+    assert not decoy_global_store.exists() and mlflow.active_run() is None
+
+
+def test_a_training_run_logs_system_metrics_to_its_store_until_it_ends(
+    store, decoy_global_store, monkeypatch
+):
+    import threading
+    import time
+
+    def monitors() -> int:
+        return sum(thread.name == "SystemMetricsMonitor" for thread in threading.enumerate())
+
+    def steps() -> list[int]:
+        return [m.step for m in store.get_metric_history(run.run_id, "system/cpu_utilization_percentage")]
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")  # MLflow's default is 10 s
+    before = monitors()
+    NoRun().end()
+    start_run("fashiongan", system_metrics=False).end()
+    assert monitors() == before  # tracking off, or the monitor turned off: no monitor
+    run = start_run("fashiongan")
+    time.sleep(1)
+    run.end()
+    sampled = steps()
+    assert sampled and sampled == list(range(len(sampled)))
+    assert {
+        "system/system_memory_usage_megabytes",
+        "system/disk_usage_percentage",
+        "system/network_receive_megabytes",
+    } <= set(store.get_run(run.run_id).data.metrics)
+    time.sleep(0.5)
+    assert steps() == sampled and monitors() == before  # stopped with the run
+
+    resumed = start_run("fashiongan", resume_run_id=run.run_id)
+    time.sleep(1)
+    resumed.end()
+    continued = steps()
+    assert continued[: len(sampled)] == sampled and continued[len(sampled)] == len(
+        sampled
+    )  # from its last step
+    assert not decoy_global_store.exists()
 
 
 def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store):
     import numpy as np
 
     from fashiongan.io import StepLog, write_json
-    from fashiongan.paths import (FID_LOG, FIGURES, GENERATOR, GRID, HISTORY_LOG, LOSSES_PLOT, METRICS,
-                                  METRICS_DETAILS, TRAIN_STATE, TRAIN_SUMMARY)
+    from fashiongan.paths import (
+        FID_LOG,
+        FIGURES,
+        GENERATOR,
+        GRID,
+        HISTORY_LOG,
+        LOSSES_PLOT,
+        METRICS,
+        METRICS_DETAILS,
+        TRAIN_STATE,
+        TRAIN_SUMMARY,
+    )
 
     # What the store got before it went away: the params, two steps of metrics, the first sample grid.
-    run = tracking.start_run("fashiongan")
+    run = start_run("fashiongan")
     run.log_params({"train.sample_every": 2})
     run.log_series({"d_loss": [(1, 1.0), (2, 0.9)]})
     run.log_image(np.zeros((4, 4), np.uint8), key="samples", step=2)
@@ -335,53 +487,84 @@ def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store
     write_json(TRAIN_SUMMARY, {"steps": 6, "train_seconds": 1.5})
     stale.write_bytes(b"png")
     os.utime(stale, (0, 0))
-    tracking.write_run_file(run)
+    write_run_file(run)
     GRID.parent.mkdir(parents=True)
     GRID.write_bytes(b"png")
-    write_json(METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100})
+    write_json(
+        METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100}
+    )
     write_json(METRICS_DETAILS, {"timings_s": {}})
     (FIGURES / "class_histogram.png").write_bytes(b"png")
 
-    line = tracking.sync_saved(True)
-    artifacts = ["figures/losses.png", "samples/grid.png", "evaluation/metrics.json",
-                 "evaluation/metrics_details.json", "evaluation/class_histogram.png"]
-    assert line.startswith(f"tracking sync: 14 metric values sent to run {run.run_id} in {store.tracking_uri}; "
-                           f"also sent {', '.join(artifacts)}, the generator model models:/m-")
-    assert line.endswith(", the status FINISHED; 2 sample grids logged while training (steps 4 to 6) are lost: "
-                         "training draws them and keeps them nowhere on disk")
+    line = sync_saved(True)
+    artifacts = [
+        "figures/losses.png",
+        "samples/grid.png",
+        "evaluation/metrics.json",
+        "evaluation/metrics_details.json",
+        "evaluation/class_histogram.png",
+    ]
+    assert line.startswith(
+        f"tracking sync: 14 metric values sent to run {run.run_id} in {store.tracking_uri}; "
+        f"also sent {', '.join(artifacts)}, the generator model models:/m-"
+    )
+    assert line.endswith(
+        ", the status FINISHED; 2 sample grids logged while training (steps 4 to 6) are lost: "
+        "training draws them and keeps them nowhere on disk"
+    )
     held = store.get_run(run.run_id)
     assert held.info.status == "FINISHED"
-    assert held.data.metrics == {"d_loss": 0.5, "fid": 40.0, "train.steps": 6, "train.train_seconds": 1.5,
-                                 "eval.fid": 12.5, "eval.fid_real": 0.6, "eval.kid": 0.01, "eval.precision": 0.7,
-                                 "eval.recall": 0.6, "eval.n": 100}
+    assert held.data.metrics == {
+        "d_loss": 0.5,
+        "fid": 40.0,
+        "train.steps": 6,
+        "train.train_seconds": 1.5,
+        "eval.fid": 12.5,
+        "eval.fid_real": 0.6,
+        "eval.kid": 0.01,
+        "eval.precision": 0.7,
+        "eval.recall": 0.6,
+        "eval.n": 100,
+    }
     assert sorted(m.step for m in store.get_metric_history(run.run_id, "d_loss")) == [1, 2, 3, 4, 5, 6]
-    logged = {f.path for directory in ("figures", "samples", "evaluation")
-              for f in store.list_artifacts(run.run_id, directory)}
+    logged = {
+        f.path
+        for directory in ("figures", "samples", "evaluation")
+        for f in store.list_artifacts(run.run_id, directory)
+    }
     assert logged == set(artifacts)  # not the figure older than the run
     models = store.search_logged_models([held.info.experiment_id])
     assert [m.source_run_id for m in models] == [run.run_id]
 
-    assert tracking.sync_saved(True).startswith(
-        f"tracking sync: 0 metric values sent to run {run.run_id} in {store.tracking_uri}; nothing else was missing; "
-        "2 sample grids")
+    assert sync_saved(True).startswith(
+        f"tracking sync: 0 metric values sent to run {run.run_id} in {store.tracking_uri}; "
+        "nothing else was missing; 2 sample grids"
+    )
     assert len(store.search_logged_models([held.info.experiment_id])) == 1
 
 
 DATA_REPORT = {  # reports/data.json as prepare writes it for Fashion-MNIST
-    "checked": "sha256 of the decompressed bytes verified against Fashion-MNIST's", "class_names": ["a", "b"],
-    "sha256": {"t10k-images-idx3-ubyte": "1" * 64, "t10k-labels-idx1-ubyte": "2" * 64,
-               "train-images-idx3-ubyte": "3" * 64, "train-labels-idx1-ubyte": "4" * 64},
-    "source": "fashion-mnist", "test_images": 10000, "train_images": 60000,
+    "checked": "sha256 of the decompressed bytes verified against Fashion-MNIST's",
+    "class_names": ["a", "b"],
+    "sha256": {
+        "t10k-images-idx3-ubyte": "1" * 64,
+        "t10k-labels-idx1-ubyte": "2" * 64,
+        "train-images-idx3-ubyte": "3" * 64,
+        "train-labels-idx1-ubyte": "4" * 64,
+    },
+    "source": "fashion-mnist",
+    "test_images": 10000,
+    "train_images": 60000,
 }
 
 
 def held_datasets(store, run_id: str) -> dict[str, tuple]:
     """{context: (name, digest, source, profile)} of the run's dataset inputs; fails on two of one context."""
     held = {}
-    for dataset_input in store.get_run(run_id).inputs.dataset_inputs:
-        (context,) = [tag.value for tag in dataset_input.tags if tag.key == "mlflow.data.context"]
+    for held_input in store.get_run(run_id).inputs.dataset_inputs:
+        (context,) = [tag.value for tag in held_input.tags if tag.key == "mlflow.data.context"]
         assert context not in held, f"two {context} inputs"
-        d = dataset_input.dataset
+        d = held_input.dataset
         held[context] = (d.name, d.digest, json.loads(d.source), json.loads(d.profile))
     return held
 
@@ -390,43 +573,51 @@ def test_a_run_records_its_training_and_test_data_once_each_digested_from_the_re
     def digest(*parts):
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:36]  # MLflow's digest column holds 36
 
-    run = tracking.start_run("fashiongan")
+    run = start_run("fashiongan")
     run.log_dataset(DATA_REPORT, "training")
     run.log_dataset(DATA_REPORT, "training")  # a resumed run
     run.end()
     for _ in range(2):  # evaluate, run again by `dvc repro`
-        evaluate = tracking.open_run(run.run_id)
+        evaluate = open_run(run.run_id)
         evaluate.log_dataset(DATA_REPORT, "evaluation")
         evaluate.end()
     mirror = {"url": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"}
     assert held_datasets(store, run.run_id) == {
         "training": ("fashion-mnist/train", digest("3" * 64, "4" * 64, "60000"), mirror, {"images": 60000}),
-        "evaluation": ("fashion-mnist/test", digest("1" * 64, "2" * 64, "10000"), mirror, {"images": 10000})}
-    schema = json.loads(store.get_run(run.run_id).inputs.dataset_inputs[0].dataset.schema)["mlflow_tensorspec"]
+        "evaluation": ("fashion-mnist/test", digest("1" * 64, "2" * 64, "10000"), mirror, {"images": 10000}),
+    }
+    schema = json.loads(store.get_run(run.run_id).inputs.dataset_inputs[0].dataset.schema)[
+        "mlflow_tensorspec"
+    ]
     assert json.loads(schema["features"])[0]["tensor-spec"] == {"dtype": "uint8", "shape": [-1, 28, 28]}
 
 
 def test_a_dataset_digest_changes_with_its_own_files_and_the_images_kept_only():
     def digests(report):
-        return {context: tracking.dataset_input(report, context).dataset.digest for context in tracking.DATASET_SPLITS}
+        return {context: dataset_input(report, context).dataset.digest for context in DATASET_SPLITS}
 
     before = digests(DATA_REPORT)
     other_labels = DATA_REPORT | {"sha256": DATA_REPORT["sha256"] | {"t10k-labels-idx1-ubyte": "5" * 64}}
     limited = DATA_REPORT | {"train_images": 1000, "train_limit": 1000}
     assert digests(other_labels) == before | {"evaluation": digests(other_labels)["evaluation"]} != before
     assert digests(limited) == before | {"training": digests(limited)["training"]} != before
-    assert json.loads(tracking.dataset_input(limited, "training").dataset.profile) == {"images": 1000,
-                                                                                        "train_limit": 1000}
+    assert json.loads(dataset_input(limited, "training").dataset.profile) == {
+        "images": 1000,
+        "train_limit": 1000,
+    }
 
 
 def test_a_users_directory_is_a_local_source_named_after_it(tmp_path, monkeypatch):
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     as_found = {f"{name}.gz": sha256 for name, sha256 in DATA_REPORT["sha256"].items()}  # a user's may be .gz
     report = DATA_REPORT | {"source": "kmnist", "sha256": as_found}
-    dataset = tracking.dataset_input(report, "training").dataset
+    dataset = dataset_input(report, "training").dataset
     assert (dataset.name, dataset.source_type, json.loads(dataset.source)) == (
-        "kmnist/train", "local", {"uri": str(tmp_path / "kmnist")})
-    assert dataset.digest == tracking.dataset_input(DATA_REPORT, "training").dataset.digest  # the same files
+        "kmnist/train",
+        "local",
+        {"uri": str(tmp_path / "kmnist")},
+    )
+    assert dataset.digest == dataset_input(DATA_REPORT, "training").dataset.digest  # the same files
 
 
 def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_report(store):
@@ -434,20 +625,22 @@ def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_repo
     from fashiongan.paths import DATA_REPORT as REPORT_FILE
     from fashiongan.paths import FID_LOG, GENERATOR, HISTORY_LOG, METRICS, TRAIN_STATE
 
-    run = tracking.start_run("fashiongan")  # the store went away before train logged the training data
+    run = start_run("fashiongan")  # the store went away before train logged the training data
     StepLog(HISTORY_LOG, ["d_loss"])
     StepLog(FID_LOG, ["fid", "seconds"])
     write_json(TRAIN_STATE, {"run_id": run.run_id})
     write_json(REPORT_FILE, DATA_REPORT)  # `fashiongan prepare` after the training: maybe other data
-    assert "dataset" not in tracking.sync_saved(True) and held_datasets(store, run.run_id) == {}
+    assert "dataset" not in sync_saved(True) and held_datasets(store, run.run_id) == {}
 
     os.utime(REPORT_FILE, (0, 0))  # prepare's report from before the training
-    assert "also sent the training dataset" in tracking.sync_saved(True)
+    assert "also sent the training dataset" in sync_saved(True)
     assert set(held_datasets(store, run.run_id)) == {"training"}
-    assert "nothing else was missing" in tracking.sync_saved(True)
+    assert "nothing else was missing" in sync_saved(True)
 
-    tracking.write_run_file(run)  # sample and evaluate went on without the store
-    write_json(METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100})
+    write_run_file(run)  # sample and evaluate went on without the store
+    write_json(
+        METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100}
+    )
     tiny_generator(GENERATOR)
-    assert ", the evaluation dataset, the generator model" in tracking.sync_saved(True)
+    assert ", the evaluation dataset, the generator model" in sync_saved(True)
     assert set(held_datasets(store, run.run_id)) == {"training", "evaluation"}

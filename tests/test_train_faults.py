@@ -21,11 +21,13 @@ pytestmark = pytest.mark.slow  # every test here trains through the CLI
 @pytest.fixture
 def workdir(tmp_path):
     rng = np.random.default_rng(0)
-    write_npz(tmp_path / "data/prepared/fashion_mnist.npz",
-              train_images=rng.integers(0, 256, (640, 28, 28), dtype=np.uint8),
-              train_labels=rng.integers(0, 10, 640, dtype=np.uint8),
-              test_images=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
-              test_labels=rng.integers(0, 10, 100, dtype=np.uint8))
+    write_npz(
+        tmp_path / "data/prepared/fashion_mnist.npz",
+        train_images=rng.integers(0, 256, (640, 28, 28), dtype=np.uint8),
+        train_labels=rng.integers(0, 10, 640, dtype=np.uint8),
+        test_images=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
+        test_labels=rng.integers(0, 10, 100, dtype=np.uint8),
+    )
     return tmp_path
 
 
@@ -33,12 +35,24 @@ def train_command(workdir, env=None, tracking=True, **train_params):
     """Write tiny params (40 steps, checkpoints every 10) into workdir; the train command and its env."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["tracking"]["enabled"] = tracking
-    params["train"].update({"epochs": 4, "log_every": 5, "sample_every": 10, "checkpoint_every": 10, "fid_every": 0,
-                            "steps_per_call": 5, **train_params})
+    params["train"].update(
+        {
+            "epochs": 4,
+            "log_every": 5,
+            "sample_every": 10,
+            "checkpoint_every": 10,
+            "fid_every": 0,
+            "steps_per_call": 5,
+            **train_params,
+        }
+    )
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     return [sys.executable, "-m", "fashiongan.cli", "train"], {
-        "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1",
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **(env or {})}
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        **(env or {}),
+    }
 
 
 def train(workdir, env=None, tracking=True, **train_params):
@@ -56,7 +70,9 @@ def test_a_diverging_learning_rate_stops_at_the_step_writes_no_bad_checkpoint_an
     assert result.returncode == 1, result.stderr[-2000:]
     message = result.stderr.strip().splitlines()[-1]
     # the losses, or (finite losses) the weights: BN's moving variance overflows first here
-    found = re.fullmatch(r"fashiongan train: non-finite (?:loss at|weights after) step (\d+)(?: \(.*\))?: \S.*", message)
+    found = re.fullmatch(
+        r"fashiongan train: non-finite (?:loss at|weights after) step (\d+)(?: \(.*\))?: \S.*", message
+    )
     assert found, message
     step = int(found.group(1))
     state = json.loads((workdir / "models/checkpoints/state.json").read_text())
@@ -106,8 +122,13 @@ def test_a_tracking_server_that_is_down_fails_before_training(workdir):
 def test_tracking_off_writes_every_dvc_output_and_no_store(workdir):
     result = train(workdir, tracking=False, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9/"})
     assert result.returncode == 0, result.stderr[-2000:]
-    for path in ("models/generator.keras", "reports/train/history.csv", "reports/train/fid.csv",
-                 "reports/train/losses.png", "reports/train/summary.json"):
+    for path in (
+        "models/generator.keras",
+        "reports/train/history.csv",
+        "reports/train/fid.csv",
+        "reports/train/losses.png",
+        "reports/train/summary.json",
+    ):
         assert (workdir / path).is_file(), path
     assert json.loads((workdir / "reports/train/run.json").read_text())["run_id"] is None
     assert not (workdir / "mlflow.db").exists() and not (workdir / "mlruns").exists()
@@ -118,10 +139,27 @@ def mlflow_server(store: Path, port: int) -> subprocess.Popen:
     import urllib.request
 
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=store,
-        env={"PATH": "/usr/bin:/bin", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{store / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=store,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while True:
         try:
@@ -139,7 +177,9 @@ def test_a_server_going_away_mid_training_loses_nothing_and_tracking_sync_resend
     uri = f"http://127.0.0.1:{port}"
     server = mlflow_server(store, port)
     args, env = train_command(workdir, {"MLFLOW_TRACKING_URI": uri})
-    training = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    training = subprocess.Popen(
+        args, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in training.stdout:  # the run exists, training has not started: the server goes away
             if "MLflow run" in line:
@@ -150,18 +190,34 @@ def test_a_server_going_away_mid_training_loses_nothing_and_tracking_sync_resend
     stderr = training.communicate(timeout=300)[1]
     assert training.returncode == 0, stderr[-2000:]
     assert stderr.count("stopped answering") == 1 and "fashiongan tracking sync" in stderr
-    assert (workdir / "models/generator.keras").is_file() and (workdir / "reports/train/history.csv").is_file()
+    assert (workdir / "models/generator.keras").is_file() and (
+        workdir / "reports/train/history.csv"
+    ).is_file()
 
     server = mlflow_server(store, port)  # back
     try:
-        sync = subprocess.run(args[:-1] + ["tracking", "sync"], cwd=workdir, env=env, capture_output=True, text=True,
-                              timeout=120)
-        assert sync.returncode == 0 and "tracking sync: 165 metric values sent" in sync.stdout, sync.stderr[-2000:]
+        sync = subprocess.run(
+            [*args[:-1], "tracking", "sync"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sync.returncode == 0 and "tracking sync: 165 metric values sent" in sync.stdout, sync.stderr[
+            -2000:
+        ]
         run_id = json.loads((workdir / "reports/train/run.json").read_text())["run_id"]
         steps = [m.step for m in MlflowClient(uri).get_metric_history(run_id, "d_loss")]
         assert sorted(steps) == list(range(1, 41))
-        again = subprocess.run(args[:-1] + ["tracking", "sync"], cwd=workdir, env=env, capture_output=True, text=True,
-                               timeout=120)
+        again = subprocess.run(
+            [*args[:-1], "tracking", "sync"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert "tracking sync: 0 metric values sent" in again.stdout
     finally:
         server.terminate()
@@ -179,8 +235,10 @@ def trained(directory, edit_params):
     (directory / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    return ((directory / "reports/train/history.csv").read_text(),
-            keras.models.load_model(directory / "models/generator.keras", safe_mode=True))
+    return (
+        (directory / "reports/train/history.csv").read_text(),
+        keras.models.load_model(directory / "models/generator.keras", safe_mode=True),
+    )
 
 
 def test_the_same_params_give_bit_identical_training_on_one_machine(workdir, tmp_path_factory):
@@ -192,7 +250,7 @@ def test_the_same_params_give_bit_identical_training_on_one_machine(workdir, tmp
     for name, seed in (("first", 42), ("again", 42), ("other seed", 43)):
         directory = tmp_path_factory.mktemp(name.replace(" ", "-"))
         shutil.copytree(workdir / "data", directory / "data")
-        history, generator = trained(directory, lambda params: params.update(seed=seed))
+        history, generator = trained(directory, lambda params: params.update(seed=seed))  # noqa: B023 (called at once)
         runs[name] = (history, generator.get_weights())
     assert runs["first"][0] == runs["again"][0]
     assert all(np.array_equal(a, b) for a, b in zip(runs["first"][1], runs["again"][1]))
@@ -205,12 +263,14 @@ def test_self_conditioned_training_reads_no_class_label(workdir, tmp_path_factor
     arrays = dict(np.load(workdir / "data/prepared/fashion_mnist.npz"))
     shuffled = np.random.default_rng(1).permutation(arrays["train_labels"])
     runs = {}
-    for name, labels, model in (("zeroed", np.zeros_like(shuffled), {"conditional": False, "clusters": 3}),
-                                ("shuffled", shuffled, {"conditional": False, "clusters": 3}),
-                                ("classes", shuffled, {"conditional": True, "clusters": 0})):
+    for name, labels, model in (
+        ("zeroed", np.zeros_like(shuffled), {"conditional": False, "clusters": 3}),
+        ("shuffled", shuffled, {"conditional": False, "clusters": 3}),
+        ("classes", shuffled, {"conditional": True, "clusters": 0}),
+    ):
         directory = tmp_path_factory.mktemp(name)
         write_npz(directory / "data/prepared/fashion_mnist.npz", **(arrays | {"train_labels": labels}))
-        history, generator = trained(directory, lambda params: params["model"].update(model))
+        history, generator = trained(directory, lambda params: params["model"].update(model))  # noqa: B023 (called at once)
         runs[name] = (history, generator.get_weights())
         assert len(generator.inputs) == (2 if model["conditional"] else 1)
     assert runs["zeroed"][0] == runs["shuffled"][0]

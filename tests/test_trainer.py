@@ -1,21 +1,24 @@
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashiongan import losses, models, trainer as T
 from fashiongan.config import ModelConfig
 from fashiongan.errors import Diverged
+from fashiongan.gan import losses, models
+from fashiongan.gan import trainer as T
+from fashiongan.gan.loop import fit
 
 
 def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, spectral_norm=False, **train_overrides):
     keras.utils.set_random_seed(0)
-    train_cfg = dataclasses.replace(cfg.train, batch_size=16, steps_per_call=4, **train_overrides)
-    gan = models.build_gan(ModelConfig(arch, 8, conditional, spectral_norm, 0))
-    return T.Trainer(gan, losses.make_loss(loss, train_cfg.gp_weight), train_cfg, 7, 8,
-                     T.use_xla(train_cfg, arch))
+    train_cfg = cfg.train.model_copy(update={"batch_size": 16, "steps_per_call": 4, **train_overrides})
+    gan = models.build_gan(
+        ModelConfig(arch=arch, latent_dim=8, conditional=conditional, spectral_norm=spectral_norm, clusters=0)
+    )
+    return T.Trainer(
+        gan, losses.make_loss(loss, train_cfg.gp_weight), train_cfg, 7, 8, T.use_xla(train_cfg, arch)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,30 +31,41 @@ def weights(model):
     return [w.copy() for w in model.get_weights()]
 
 
-@pytest.mark.parametrize("arch, loss, conditional, d_steps, spectral_norm", [
-    ("mlp", "bce", False, 1, False), ("mlp", "hinge", True, 1, True), ("dcgan", "wgan-gp", False, 2, False),
-    ("dcgan", "bce", True, 1, False), ("dcgan", "hinge", True, 1, True),
-])
-def test_steps_update_both_models_and_report_finite_metrics(cfg, tiny_data, arch, loss, conditional, d_steps,
-                                                            spectral_norm):
+@pytest.mark.parametrize(
+    "arch, loss, conditional, d_steps, spectral_norm",
+    [
+        ("mlp", "bce", False, 1, False),
+        ("mlp", "hinge", True, 1, True),
+        ("dcgan", "wgan-gp", False, 2, False),
+        ("dcgan", "bce", True, 1, False),
+        ("dcgan", "hinge", True, 1, True),
+    ],
+)
+def test_steps_update_both_models_and_report_finite_metrics(
+    cfg, tiny_data, arch, loss, conditional, d_steps, spectral_norm
+):
     tr = small_trainer(cfg, arch, loss, conditional, spectral_norm, d_steps=d_steps)
     g0, d0 = weights(tr.gan.generator), weights(tr.gan.discriminator)
     order = T.epoch_order(7, 0, 64)
-    history = tr.run_steps(2, tf.constant(tiny_data[0]), tf.constant(tiny_data[1].astype(np.int32)), order).numpy()
+    history = tr.run_steps(
+        2, tf.constant(tiny_data[0]), tf.constant(tiny_data[1].astype(np.int32)), order
+    ).numpy()
     assert history.shape == (2, len(T.METRIC_NAMES)) and np.isfinite(history).all()
     assert int(tr.step.numpy()) == 2
     assert any(not np.allclose(a, b) for a, b in zip(g0, weights(tr.gan.generator)))
     assert any(not np.allclose(a, b) for a, b in zip(d0, weights(tr.gan.discriminator)))
-    hits = history[:, 2:] * 16 * d_steps  # D's accuracies: images of each batch of 16 it got right, over its steps
+    hits = (
+        history[:, 2:] * 16 * d_steps
+    )  # D's accuracies: images of each batch of 16 it got right, over its steps
     np.testing.assert_array_equal(hits, np.round(hits))
 
 
 def test_ema_generator_lags_the_generator(cfg, tiny_data):
     tr = small_trainer(cfg, ema=0.9)
-    T.fit(tr, tiny_data[0], tiny_data[1], 4, [], lambda *a: None)
+    fit(tr, tiny_data[0], tiny_data[1], 4, [], lambda *a: None)
     g, ema = tr.gan.generator.get_weights()[0], tr.ema_generator.get_weights()[0]
     assert not np.allclose(g, ema)
-    assert tr.sampling_generator is tr.ema_generator
+    assert tr.inference_generator is tr.ema_generator
 
 
 def test_epoch_order_is_a_seeded_permutation():
@@ -66,7 +80,14 @@ def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
     tr = small_trainer(cfg, log_every=3)
     logged, events = [], []
     # 64 images / 16 = 4 steps per epoch: 10 steps cross two epoch boundaries.
-    T.fit(tr, tiny_data[0], tiny_data[1], 10, [(5, events.append)], lambda first, rows: logged.append((first, len(rows))))
+    fit(
+        tr,
+        tiny_data[0],
+        tiny_data[1],
+        10,
+        [(5, events.append)],
+        lambda first, rows: logged.append((first, len(rows))),
+    )
     assert events == [5, 10]
     assert sum(n for _, n in logged) == 10
     assert [first for first, _ in logged] == sorted(first for first, _ in logged)
@@ -77,16 +98,16 @@ def test_fit_calls_events_and_logs_every_step(cfg, tiny_data):
 def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
     """An interrupted run restored from a checkpoint ends where an uninterrupted one does."""
     straight = small_trainer(cfg)
-    T.fit(straight, tiny_data[0], tiny_data[1], 10, [], lambda *a: None)
+    fit(straight, tiny_data[0], tiny_data[1], 10, [], lambda *a: None)
 
     first = small_trainer(cfg)
-    T.fit(first, tiny_data[0], tiny_data[1], 6, [], lambda *a: None)
+    fit(first, tiny_data[0], tiny_data[1], 6, [], lambda *a: None)
     path = first.checkpoint.save(str(tmp_path / "ckpt"))
 
     resumed = small_trainer(cfg)
     resumed.checkpoint.restore(path).assert_existing_objects_matched()
     assert int(resumed.step.numpy()) == 6
-    T.fit(resumed, tiny_data[0], tiny_data[1], 10, [], lambda *a: None)
+    fit(resumed, tiny_data[0], tiny_data[1], 10, [], lambda *a: None)
     for a, b in zip(weights(straight.gan.generator), weights(resumed.gan.generator)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for a, b in zip(weights(straight.ema_generator), weights(resumed.ema_generator)):
@@ -96,19 +117,21 @@ def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
 def test_decay_to_zero_holds_the_peak_then_falls_linearly_to_zero():
     schedule = T.DecayToZero(1e-3, updates=100, fraction=0.25)
     rates = [float(schedule(step)) for step in (0, 74, 75, 80, 90, 99, 100, 120)]
-    np.testing.assert_allclose(rates, [1e-3, 1e-3, 1e-3, 0.8e-3, 0.4e-3, 0.04e-3, 0.0, 0.0], rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(
+        rates, [1e-3, 1e-3, 1e-3, 0.8e-3, 0.4e-3, 0.04e-3, 0.0, 0.0], rtol=1e-5, atol=1e-12
+    )
 
 
 def test_lr_decay_reaches_both_optimizers_over_the_run(cfg, tiny_data):
     with pytest.raises(ValueError, match="total_steps"):
         small_trainer(cfg, lr_decay=0.5)
     tr = small_trainer(cfg, d_steps=2, lr_g=1e-3, lr_d=2e-3)
-    tr = T.Trainer(tr.gan, tr.loss, dataclasses.replace(tr.cfg, lr_decay=0.5), 7, 8, False, total_steps=2)
-    T.fit(tr, tiny_data[0], tiny_data[1], 1, [], lambda *a: None)
+    tr = T.Trainer(tr.gan, tr.loss, tr.cfg.model_copy(update={"lr_decay": 0.5}), 7, 8, False, total_steps=2)
+    fit(tr, tiny_data[0], tiny_data[1], 1, [], lambda *a: None)
     # after 1 of 2 steps (G: 1 of 2 updates, D: 2 of 4) both stand where their decay over the last half starts
     assert float(tr.g_optimizer.learning_rate) == pytest.approx(1e-3)
     assert float(tr.d_optimizer.learning_rate) == pytest.approx(2e-3)
-    T.fit(tr, tiny_data[0], tiny_data[1], 2, [], lambda *a: None)
+    fit(tr, tiny_data[0], tiny_data[1], 2, [], lambda *a: None)
     assert float(tr.g_optimizer.learning_rate) == 0.0 and float(tr.d_optimizer.learning_rate) == 0.0
 
 
@@ -116,7 +139,7 @@ def test_lr_decay_reaches_both_optimizers_over_the_run(cfg, tiny_data):
 def test_ema_warmup_lets_the_first_steps_move_the_average(cfg, tiny_data, warmup):
     tr = small_trainer(cfg, ema=0.999, ema_warmup=warmup)
     before = weights(tr.gan.generator)
-    T.fit(tr, tiny_data[0], tiny_data[1], 1, [], lambda *a: None)
+    fit(tr, tiny_data[0], tiny_data[1], 1, [], lambda *a: None)
     after, average = weights(tr.gan.generator), weights(tr.ema_generator)
     decay = 0.1 if warmup else 0.999  # (1 + 0) / (10 + 0) at the first step
     for b, a, m in zip(before, after, average):
@@ -133,7 +156,9 @@ class NanFromStep:
     def d_loss(self, real_logits, fake_logits):
         self.calls.assign_add(1)
         loss = self.inner.d_loss(real_logits, fake_logits)
-        return loss * tf.where(self.calls >= self.step, np.nan, 1.0)  # (tf.where of two losses: NaN gradients)
+        return loss * tf.where(
+            self.calls >= self.step, np.nan, 1.0
+        )  # (tf.where of two losses: NaN gradients)
 
     def g_loss(self, fake_logits):
         return self.inner.g_loss(fake_logits)
@@ -154,8 +179,14 @@ def test_no_event_sees_a_diverged_model_and_the_error_names_the_first_bad_step(c
     tr.loss = NanFromStep(7)
     seen = []
     with pytest.raises(Diverged, match=r"^non-finite loss at step 7: g_loss=.*d_loss=nan"):
-        T.fit(tr, tiny_data[0], tiny_data[1], 12, [(4, lambda step: seen.append((step, finite_weights(tr))))],
-              lambda *a: None)
+        fit(
+            tr,
+            tiny_data[0],
+            tiny_data[1],
+            12,
+            [(4, lambda step: seen.append((step, finite_weights(tr))))],
+            lambda *a: None,
+        )
     assert seen == [(4, True)]  # step 8's events never ran
 
 
@@ -169,6 +200,8 @@ def test_non_finite_weights_with_finite_losses_stop_before_the_next_event(cfg, t
         if step == 4:
             tr.ema_generator.weights[0].assign(np.full(tr.ema_generator.weights[0].shape, np.inf, np.float32))
 
-    with pytest.raises(Diverged, match=r"^non-finite weights after step 8 \(every loss up to it was finite\)"):
-        T.fit(tr, tiny_data[0], tiny_data[1], 12, [(4, event)], lambda *a: None)
+    with pytest.raises(
+        Diverged, match=r"^non-finite weights after step 8 \(every loss up to it was finite\)"
+    ):
+        fit(tr, tiny_data[0], tiny_data[1], 12, [(4, event)], lambda *a: None)
     assert seen == [4]

@@ -12,7 +12,8 @@ import yaml
 from browser import chromium
 from pipeline_repo import BIN, copy_repo, free_port, wait_until_up
 
-from fashiongan import tracking
+from fashiongan.tracking.run import start_run
+from fashiongan.tracking.store import client_for_experiment
 
 RUN_NAME = "baseline-run"
 
@@ -36,18 +37,23 @@ def ui(tmp_path_factory):
         patch.setenv("DVC_ROOT", str(repo))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         patch.setenv("DVC_EXP_NAME", RUN_NAME)  # what names a run, as under `dvc exp run`
-        tracking.client_for_experiment("someone-else")
-        _, experiment_id = tracking.client_for_experiment(experiment)
-        run = tracking.start_run(experiment)
+        client_for_experiment("someone-else")
+        _, experiment_id = client_for_experiment(experiment)
+        run = start_run(experiment)
         run.log_series({"fid": [(1, 9.76)]})
         run.end()
     (repo / ".venv").symlink_to(BIN.parent)
     port, log = free_port(), repo / "ui.log"
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
     # as README says: a plain shell, nothing of the virtualenv on PATH; .venv is installed already
-    server = subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed", "ui", f"UI_PORT={port}"],
-                              cwd=repo, env=env | {"PATH": "/usr/local/bin:/usr/bin:/bin"}, stdout=log.open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "ui", f"UI_PORT={port}"],
+        cwd=repo,
+        env=env | {"PATH": "/usr/local/bin:/usr/bin:/bin"},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", server, log, timeout=120)
         yield {"log": log.read_text(), "base": f"http://127.0.0.1:{port}", "experiment_id": experiment_id}
@@ -80,6 +86,8 @@ def test_the_url_make_ui_prints_opens_the_experiment_on_its_training_runs(ui):
 def test_without_it_a_fresh_browser_opens_the_experiment_on_the_genai_overview(ui):
     """The control: MLflow's own experiment link lands on the GenAI view despite the experiment's
     kind tag. When a newer MLflow stops doing this, the workflowType in `make ui`'s URL is moot."""
-    page = shown(f"{ui['base']}/#/experiments/{ui['experiment_id']}", lambda page: "/overview/" in page["path"])
+    page = shown(
+        f"{ui['base']}/#/experiments/{ui['experiment_id']}", lambda page: "/overview/" in page["path"]
+    )
     assert page["path"].startswith(f"#/experiments/{ui['experiment_id']}/overview/"), page["path"]
     assert "Overview" in page["sidebar"] and not page["runs"], page["sidebar"]

@@ -1,27 +1,38 @@
-"""params.yaml -> frozen dataclasses, validated before any heavy work.
+"""params.yaml -> frozen pydantic models, validated before any heavy work.
 
-Every error is a `ConfigError` whose message names the key, the value and what is allowed,
-so the CLI can print it as one line and exit 2.
+The models are the schema: each key's type and bounds, with what is allowed as its description
+(also in params.schema.json, for editors). Every error is a `ConfigError` whose message names the
+key, the value and what is allowed, so the CLI can print it as one line and exit 2.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
-import types
+import json
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from ruamel.yaml import YAML, YAMLError
 
-from .data import CLASS_NAMES, FASHION_MNIST, source_problem, source_sizes
+from .data.sources import CLASS_NAMES, FASHION_MNIST, source_problem, source_sizes
 from .errors import ConfigError
 
 # tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+Strategy = Literal["auto", "one_device", "mirrored", "multi_worker"]
+Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
+STRATEGIES = typing.get_args(Strategy)
+PRECISIONS = typing.get_args(Precision)
 # keras.utils.set_random_seed passes `seed` to np.random.seed, and the clusters' PCA and k-means take
 # it as random_state: both refuse 2**32 and above (the trainer's int64 streams, seed * 8 + 7, allow more)
 SEED_MAX = 2**32 - 1
@@ -29,71 +40,78 @@ SEED_MAX = 2**32 - 1
 # split is NaN), density/coverage take each test image's 5th nearest other one (6 needed)
 EVALUATE_MIN_N = 10
 
-
-def _positive(v):
-    return v > 0
-
-
-def _non_negative(v):
-    return v >= 0
-
-
-def _rule(check, allowed):
-    return field(metadata={"check": check, "allowed": allowed})
+PositiveInt = Annotated[int, Field(gt=0, description="a positive int")]
+PositiveNumber = Annotated[float, Field(gt=0, description="a positive number")]
+NullOrPositiveNumber = Annotated[
+    Annotated[float, Field(gt=0)] | None, Field(description="null or a positive number")
+]
+Switch = Annotated[bool, Field(description="true or false")]
 
 
-def _class_names(v) -> bool:
-    return len(v) >= 2 and len(set(v)) == len(v) and all(isinstance(n, str) and n.strip() for n in v)
+def _distinct(names: list[str]) -> list[str]:
+    if len(set(names)) < len(names):
+        raise ValueError("names repeat")
+    return names
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    source: str = _rule(lambda v: len(v) > 0, f"{FASHION_MNIST} or a directory holding the four IDX files")
-    class_names: list = _rule(_class_names, "a list of at least 2 distinct non-empty names, one per label value")
-    train_limit: int | None = _rule(lambda v: v is None or v > 0, "null or a positive int")
+class Section(BaseModel):
+    """A mapping of params.yaml: exactly its keys, each of its type. Strict: YAML's true is no int and
+    "1" no number (an int is a number, stored as a float)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-@dataclass(frozen=True)
-class ClassifierConfig:
-    ruler: str = _rule(lambda v: v in ("auto", "train") or (v.startswith("rulers/") and v.endswith(".keras")),
-                       "auto, train, or rulers/<name>.keras (a ruler file with its card beside it)")
-    epochs: int = _rule(_positive, "a positive int")
-    batch_size: int = _rule(_positive, "a positive int")
-    learning_rate: float = _rule(_positive, "a positive number")
+class DataConfig(Section):
+    source: str = Field(
+        min_length=1, description=f"{FASHION_MNIST} or a directory holding the four IDX files"
+    )
+    class_names: Annotated[list[Annotated[str, Field(pattern=r"\S")]], AfterValidator(_distinct)] = Field(
+        min_length=2,
+        json_schema_extra={"uniqueItems": True},
+        description="a list of at least 2 distinct non-empty names, one per label value",
+    )
+    train_limit: Annotated[int, Field(gt=0)] | None = Field(description="null or a positive int")
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    arch: str = _rule(lambda v: v in ("mlp", "dcgan"), "one of: mlp, dcgan")
-    latent_dim: int = _rule(_positive, "a positive int")
-    conditional: bool = _rule(lambda v: True, "true or false")
-    spectral_norm: bool = _rule(lambda v: True, "true or false")
-    clusters: int = _rule(_non_negative, "an int >= 0 (0 = off)")
+class ClassifierConfig(Section):
+    ruler: Literal["auto", "train"] | Annotated[str, Field(pattern=r"^rulers/.*\.keras$")] = Field(
+        description="auto, train, or rulers/<name>.keras (a ruler file with its card beside it)"
+    )
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveNumber
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = _rule(_positive, "a positive int")
-    batch_size: int = _rule(_positive, "a positive int")
-    loss: str = _rule(lambda v: v in ("bce", "hinge", "wgan-gp"), "one of: bce, hinge, wgan-gp")
-    learning_rate: float = _rule(_positive, "a positive number")
-    lr_g: float | None = _rule(lambda v: v is None or v > 0, "null or a positive number")
-    lr_d: float | None = _rule(lambda v: v is None or v > 0, "null or a positive number")
-    beta_1: float = _rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
-    gp_weight: float = _rule(_non_negative, "a number >= 0")
-    d_steps: int = _rule(_positive, "a positive int")
-    lr_decay: float = _rule(lambda v: 0 <= v <= 1, "a number in [0, 1] (0 = constant rates)")
-    ema: float | None = _rule(lambda v: v is None or 0 < v < 1, "null or a number in (0, 1)")
-    ema_warmup: bool = _rule(lambda v: True, "true or false")
-    jit_compile: bool | str = _rule(lambda v: v in (True, False, "auto"), "true, false or auto")
-    steps_per_call: int = _rule(_positive, "a positive int")
-    log_every: int = _rule(_positive, "a positive int")
-    sample_every: int = _rule(_positive, "a positive int")
-    checkpoint_every: int = _rule(_positive, "a positive int")
-    fid_every: int = _rule(_non_negative, "an int >= 0 (0 = off)")
-    fid_samples: int = _rule(lambda v: v >= 2, "an int >= 2")
-    strategy: str = _rule(lambda v: v in STRATEGIES, "one of: " + ", ".join(STRATEGIES))
-    mixed_precision: str = _rule(lambda v: v in PRECISIONS, "one of: " + ", ".join(PRECISIONS))
+class ModelConfig(Section):
+    arch: Literal["mlp", "dcgan"] = Field(description="one of: mlp, dcgan")
+    latent_dim: PositiveInt
+    conditional: Switch
+    spectral_norm: Switch
+    clusters: int = Field(ge=0, description="an int >= 0 (0 = off)")
+
+
+class TrainConfig(Section):
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    loss: Literal["bce", "hinge", "wgan-gp"] = Field(description="one of: bce, hinge, wgan-gp")
+    learning_rate: PositiveNumber
+    lr_g: NullOrPositiveNumber
+    lr_d: NullOrPositiveNumber
+    beta_1: float = Field(ge=0, lt=1, description="a number in [0, 1)")
+    gp_weight: float = Field(ge=0, description="a number >= 0")
+    d_steps: PositiveInt
+    lr_decay: float = Field(ge=0, le=1, description="a number in [0, 1] (0 = constant rates)")
+    ema: Annotated[float, Field(gt=0, lt=1)] | None = Field(description="null or a number in (0, 1)")
+    ema_warmup: Switch
+    jit_compile: bool | Literal["auto"] = Field(description="true, false or auto")
+    steps_per_call: PositiveInt
+    log_every: PositiveInt
+    sample_every: PositiveInt
+    checkpoint_every: PositiveInt
+    fid_every: int = Field(ge=0, description="an int >= 0 (0 = off)")
+    fid_samples: int = Field(ge=2, description="an int >= 2")
+    strategy: Strategy = Field(description="one of: " + ", ".join(STRATEGIES))
+    mixed_precision: Precision = Field(description="one of: " + ", ".join(PRECISIONS))
 
     @property
     def g_learning_rate(self) -> float:
@@ -104,48 +122,57 @@ class TrainConfig:
         return self.lr_d if self.lr_d is not None else self.learning_rate
 
 
-@dataclass(frozen=True)
-class RuntimeConfig:
-    threads: int = _rule(_non_negative, "an int >= 0 (0 = TensorFlow's default)")
-    deterministic: bool = _rule(lambda v: True, "true or false")
+class RuntimeConfig(Section):
+    threads: int = Field(ge=0, description="an int >= 0 (0 = TensorFlow's default)")
+    deterministic: Switch
 
 
-@dataclass(frozen=True)
-class SampleConfig:
-    n: int = _rule(_positive, "a positive int")
-    seed: int = _rule(_non_negative, "an int >= 0")  # only np.random.default_rng takes it: no upper bound
+class SampleConfig(Section):
+    n: PositiveInt
+    seed: int = Field(ge=0, description="an int >= 0")  # only np.random.default_rng takes it: no upper bound
 
 
-@dataclass(frozen=True)
-class EvaluateConfig:
-    n: int = _rule(lambda v: v >= EVALUATE_MIN_N,
-                   f"an int >= {EVALUATE_MIN_N} (the classifier score splits the images 10 ways; density and "
-                   "coverage use each image's 5 nearest neighbours)")
+class EvaluateConfig(Section):
+    n: int = Field(
+        ge=EVALUATE_MIN_N,
+        description=f"an int >= {EVALUATE_MIN_N} (the classifier score splits the images 10 ways; "
+        "density and coverage use each image's 5 nearest neighbours)",
+    )
 
 
-@dataclass(frozen=True)
-class TrackingConfig:
-    enabled: bool = _rule(lambda v: True, "true or false")
-    experiment: str = _rule(lambda v: len(v) > 0, "a non-empty string")
-    register_model: bool = _rule(lambda v: True, "true or false")
+class TrackingConfig(Section):
+    enabled: Switch
+    experiment: str = Field(min_length=1, description="a non-empty string")
+    register_model: Switch
 
 
-@dataclass(frozen=True)
-class Config:
-    seed: int = _rule(lambda v: 0 <= v <= SEED_MAX,
-                      f"an int from 0 to {SEED_MAX} (2**32 - 1, the largest seed numpy, Keras and scikit-learn take)")
-    runtime: RuntimeConfig = None
-    data: DataConfig = None
-    classifier: ClassifierConfig = None
-    model: ModelConfig = None
-    train: TrainConfig = None
-    sample: SampleConfig = None
-    evaluate: EvaluateConfig = None
-    tracking: TrackingConfig = None
+class Config(Section):
+    """Every knob of the fashiongan pipeline (params.yaml)."""
+
+    model_config = ConfigDict(
+        title="fashiongan params.yaml",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    seed: int = Field(
+        ge=0,
+        le=SEED_MAX,
+        description=f"an int from 0 to {SEED_MAX} (2**32 - 1, the largest seed numpy, Keras "
+        "and scikit-learn take)",
+    )
+    runtime: RuntimeConfig
+    data: DataConfig
+    classifier: ClassifierConfig
+    model: ModelConfig
+    train: TrainConfig
+    sample: SampleConfig
+    evaluate: EvaluateConfig
+    tracking: TrackingConfig
 
     @functools.cached_property
     def image_counts(self) -> tuple[int, int]:
-        """(training images, test images) of data.source, read from its IDX headers once."""
+        """(training images, test images) of data.source, read from its IDX headers once (a model_copy
+        keeps them: a Config with another data.source comes from parse)."""
         return source_sizes(self.data.source)
 
     @property
@@ -153,63 +180,54 @@ class Config:
         available = self.image_counts[0]
         return min(available, self.data.train_limit or available)
 
-
-def _type_ok(value, annotation) -> bool:
-    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    for option in options:
-        if option is type(None) and value is None:
-            return True
-        if option is bool and isinstance(value, bool):
-            return True
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if option is str and isinstance(value, str):
-            return True
-        if option is list and isinstance(value, list):
-            return True
-    return False
-
-
-def _build(cls, raw, prefix: str):
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'params'}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in raw:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            shown = key if isinstance(key, str) and key.isprintable() else repr(key)
-            raise ConfigError(f"{prefix}{shown}: unknown key{hint}; allowed: {', '.join(names)}")
-    values = {}
-    for f in dataclasses.fields(cls):
-        key = prefix + f.name
-        if f.name not in raw:
-            raise ConfigError(f"{key}: missing key")
-        value = raw[f.name]
-        annotation = hints[f.name]
-        if dataclasses.is_dataclass(annotation):
-            values[f.name] = _build(annotation, value, key + ".")
-            continue
-        if not _type_ok(value, annotation) or not f.metadata["check"](value):
-            raise ConfigError(f"{key}: got {value!r}, expected {f.metadata['allowed']}")
-        values[f.name] = float(value) if annotation is float else value
-    return cls(**values)
+    @model_validator(mode="after")
+    def _check_params(self, info: ValidationInfo) -> Config:
+        """What params say about each other. ConfigError is no ValueError: pydantic lets it through as
+        it is, one line."""
+        if info.context and info.context["check_data"]:
+            _check_data(self)  # first, as always: the data's bounds are those no other param can raise
+        if self.classifier.ruler.endswith(".keras") and not Path(self.classifier.ruler).is_file():
+            raise ConfigError(
+                f"classifier.ruler: {self.classifier.ruler}: no such file (expected auto, "
+                "train, or rulers/<name>.keras, a ruler file with its card beside it)"
+            )
+        if self.data.source == FASHION_MNIST and len(self.data.class_names) != len(CLASS_NAMES):
+            raise ConfigError(
+                f"data.class_names: got {len(self.data.class_names)} names, expected "
+                f"{len(CLASS_NAMES)} for data.source {FASHION_MNIST}"
+            )
+        if self.model.clusters and self.model.conditional:
+            raise ConfigError(
+                f"model.clusters: got {self.model.clusters}, expected 0 with model.conditional "
+                "true (clusters stand in for class labels in unconditional models)"
+            )
+        if self.train.loss == "wgan-gp" and self.train.gp_weight <= 0:
+            raise ConfigError(
+                f"train.gp_weight: got {self.train.gp_weight!r}, expected > 0 with train.loss wgan-gp"
+            )
+        if self.evaluate.n > self.sample.n:
+            raise ConfigError(
+                f"evaluate.n: got {self.evaluate.n}, expected at most sample.n ({self.sample.n})"
+            )
+        return self
 
 
 def _check_data(cfg: Config) -> None:
-    """Params against data.source: that it names an IDX directory, and its image counts."""
+    """Params against data.source's files: that it names an IDX directory, and its image counts. Not the
+    schema's: it is about the data, and the commands that read none skip it (parse's check_data)."""
     if problem := source_problem(cfg.data.source):  # a typo'd path is a bad param; a broken file, bad data
         raise ConfigError(f"data.source: {problem}")
     train_images, test_images = cfg.image_counts
     if cfg.model.clusters == 1 or cfg.model.clusters > cfg.train_images:
-        raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 or 2 to {cfg.train_images} "
-                          "(the training images)")
+        raise ConfigError(
+            f"model.clusters: got {cfg.model.clusters}, expected 0 or 2 to {cfg.train_images} "
+            "(the training images)"
+        )
     if cfg.data.train_limit is not None and cfg.data.train_limit > train_images:
-        raise ConfigError(f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {train_images} "
-                          "(the training set)")
+        raise ConfigError(
+            f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {train_images} "
+            "(the training set)"
+        )
     if cfg.train_images < cfg.train.batch_size * cfg.train.d_steps:
         raise ConfigError(
             f"train.batch_size: got {cfg.train.batch_size}, expected at most the {cfg.train_images} training images"
@@ -218,35 +236,64 @@ def _check_data(cfg: Config) -> None:
     if cfg.evaluate.n > test_images:
         raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {test_images} (the test set)")
     if cfg.train.fid_every and cfg.train.fid_samples > test_images:
-        raise ConfigError(f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} "
-                          "(the test set)")
+        raise ConfigError(
+            f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} (the test set)"
+        )
 
 
-def _check_params(cfg: Config) -> None:
-    """What params say about each other, with no look at data.source's files."""
-    if cfg.classifier.ruler.endswith(".keras") and not Path(cfg.classifier.ruler).is_file():
-        raise ConfigError(f"classifier.ruler: {cfg.classifier.ruler}: no such file (expected auto, train, or "
-                          "rulers/<name>.keras, a ruler file with its card beside it)")
-    if cfg.data.source == FASHION_MNIST and len(cfg.data.class_names) != len(CLASS_NAMES):
-        raise ConfigError(f"data.class_names: got {len(cfg.data.class_names)} names, expected {len(CLASS_NAMES)} for "
-                          f"data.source {FASHION_MNIST}")
-    if cfg.model.clusters and cfg.model.conditional:
-        raise ConfigError(f"model.clusters: got {cfg.model.clusters}, expected 0 with model.conditional true "
-                          "(clusters stand in for class labels in unconditional models)")
-    if cfg.train.loss == "wgan-gp" and cfg.train.gp_weight <= 0:
-        raise ConfigError(f"train.gp_weight: got {cfg.train.gp_weight!r}, expected > 0 with train.loss wgan-gp")
-    if cfg.evaluate.n > cfg.sample.n:
-        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most sample.n ({cfg.sample.n})")
+def _keys(loc: tuple) -> list[tuple[type[Section], object]]:
+    """The params keys a pydantic error location names, each with the section it is a key of, down to
+    the first that is no section (what may follow is a union member's tag or a list index)."""
+    keys, section = [], Config
+    for part in loc:
+        keys.append((section, part))
+        field = section.model_fields.get(part)
+        section = field.annotation if field else None
+        if not (isinstance(section, type) and issubclass(section, Section)):
+            break
+    return keys
+
+
+def _error_order(error) -> tuple[int, ...]:
+    """Where an error sits in params.yaml's key order: of each mapping, its unknown keys first, then
+    its keys in declaration order (pydantic reports unknown keys last)."""
+    return tuple(
+        list(section.model_fields).index(key) if key in section.model_fields else -1
+        for section, key in _keys(error["loc"])
+    )
+
+
+def _message(error, raw) -> str:
+    """pydantic's error as one line naming the key, the value and what is allowed."""
+    keys = _keys(error["loc"])
+    dotted = ".".join(str(key) for _, key in keys)
+    if error["type"] in ("extra_forbidden", "invalid_key"):  # invalid_key: a key that is no string
+        section, key = keys[-1]
+        key = error["input"] if error["type"] == "invalid_key" else key
+        prefix = "".join(f"{parent}." for _, parent in keys[:-1])
+        names = list(section.model_fields)
+        close = difflib.get_close_matches(str(key), names, n=1)
+        hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+        shown = key if isinstance(key, str) and key.isprintable() else repr(key)
+        return f"{prefix}{shown}: unknown key{hint}; allowed: {', '.join(names)}"
+    if error["type"] == "missing":
+        return f"{dotted}: missing key"
+    if error["type"] == "model_type":
+        return f"{dotted or 'params'}: expected a mapping, got {error['input']!r}"
+    value = raw
+    for _, key in keys:
+        value = value[key]
+    section, key = keys[-1]
+    return f"{dotted}: got {value!r}, expected {section.model_fields[key].description}"
 
 
 def parse(raw, check_data: bool = True) -> Config:
     """Validate a params mapping (as loaded from YAML) into a Config. check_data=False skips what
     needs data.source's files (for commands that read no data: compare, report, generate, tracking)."""
-    cfg = _build(Config, raw, "")
-    if check_data:
-        _check_data(cfg)
-    _check_params(cfg)
-    return cfg
+    try:
+        return Config.model_validate(raw, context={"check_data": check_data})
+    except ValidationError as e:
+        raise ConfigError(_message(min(e.errors(), key=_error_order), raw)) from None
 
 
 def load(path: str | Path = "params.yaml", check_data: bool = True) -> Config:
@@ -263,7 +310,10 @@ def load(path: str | Path = "params.yaml", check_data: bool = True) -> Config:
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = " ".join(str(getattr(e, "problem", None) or e).split())
         raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
-    except (ValueError, IndexError) as e:  # ruamel's, unmarked, for a scalar its tag cannot hold: 2001-13-45, !!int
+    except (
+        ValueError,
+        IndexError,
+    ) as e:  # ruamel's, unmarked, for a scalar its tag cannot hold: 2001-13-45, !!int
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     return parse(raw, check_data)
 
@@ -272,13 +322,17 @@ def flatten(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, o
     """Dotted keys (`train.learning_rate`) for MLflow params; only the top-level `sections` if given."""
     out: dict[str, object] = {}
 
-    def walk(obj, prefix):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
-                walk(value, prefix + f.name + ".")
+    def walk(values: dict, prefix: str):
+        for key, value in values.items():
+            if isinstance(value, dict):
+                walk(value, prefix + key + ".")
             else:
-                out[prefix + f.name] = value
+                out[prefix + key] = value
 
-    walk(cfg, "")
+    walk(cfg.model_dump(), "")
     return out if sections is None else {k: v for k, v in out.items() if k.split(".")[0] in sections}
+
+
+def json_schema() -> str:
+    """params.schema.json: the JSON Schema of params.yaml, for editors (and its test)."""
+    return json.dumps(Config.model_json_schema(), indent=2, sort_keys=True) + "\n"

@@ -92,7 +92,7 @@ class StepLog:
             self.path.write_text(",".join(self.columns) + "\n")
 
     @classmethod
-    def open(cls, path: Path) -> "StepLog":
+    def open(cls, path: Path) -> StepLog:
         """An existing log, its columns read from its header."""
         with Path(path).open() as f:
             return cls(path, next(csv.reader(f))[1:])
@@ -100,6 +100,10 @@ class StepLog:
     def rows(self) -> list[list[str]]:
         with self.path.open() as f:
             return list(csv.reader(f))[1:]
+
+    def series(self) -> dict[str, list[tuple[int, float]]]:
+        """Each column as (step, value) pairs, as MLflow holds a metric's history."""
+        return step_series(self.path.read_text())
 
     def keep_through(self, step: int) -> None:
         """Drop the rows after `step` (they are recomputed when training resumes from it)."""
@@ -111,7 +115,11 @@ class StepLog:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerows([[int(s), *(f"{v:.6g}" for v in row)] for s, row in zip(steps, values)])
 
-    def series(self) -> dict[str, list[tuple[int, float]]]:
-        """Each column as (step, value) pairs, as MLflow holds a metric's history."""
-        rows = self.rows()
-        return {name: [(int(r[0]), float(r[j])) for r in rows] for j, name in enumerate(self.columns[1:], start=1)}
+
+def step_series(text: str) -> dict[str, list[tuple[int, float]]]:
+    """The one reader of a step log's text (history.csv, fid.csv: a header, then a leading `step`
+    column): each other column as (step, value) pairs, as MLflow holds a metric's history."""
+    header, *rows = [row for row in csv.reader(text.splitlines()) if row]
+    return {
+        name: [(int(row[0]), float(row[j])) for row in rows] for j, name in enumerate(header[1:], start=1)
+    }

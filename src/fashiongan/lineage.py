@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 from .io import file_digest
@@ -39,9 +40,13 @@ def _imports(module: str) -> set[str]:
             for alias in node.names:  # `from .. import plots` imports a module, `from ..io import x` a name
                 candidate = f"{target}.{alias.name}"
                 found.add(candidate if module_file(candidate).exists() else target)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if re.fullmatch(r"\w+\.py", node.value) and (path.parent / node.value).exists():
-                found.add(f"{package}.{node.value[:-3]}")
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"\w+\.py", node.value)
+            and (path.parent / node.value).exists()
+        ):
+            found.add(f"{package}.{node.value[:-3]}")
     return {m for m in found if module_file(m).exists()}
 
 
@@ -58,5 +63,20 @@ def stage_code(stage: str) -> set[str]:
 
 def code_digests(stage: str) -> dict[str, str]:
     """{"src/fashiongan/<module>.py": sha256} for the code of `stage`."""
-    return {f"src/{module_file(m).relative_to(PACKAGE.parent).as_posix()}": file_digest(module_file(m))
-            for m in sorted(stage_code(stage))}
+    return {
+        f"src/{module_file(m).relative_to(PACKAGE.parent).as_posix()}": file_digest(module_file(m))
+        for m in sorted(stage_code(stage))
+    }
+
+
+def git(root: Path, *args: str) -> str:
+    """The output of `git <args>` run in `root`; "" where git or the repository is missing."""
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def git_commit(root: Path) -> str | None:
+    return git(root, "rev-parse", "HEAD") or None

@@ -44,3 +44,8 @@ MLFLOW_LOCK = Path(".mlflow.lock")
 SERVER_DB = Path("mlflow-server.db")  # `fashiongan server`'s store, with its artifacts in SERVER_ARTIFACTS
 SERVER_ARTIFACTS = Path("mlartifacts")
 BENCH = Path("reports/bench")
+
+
+def evaluation_files() -> list[Path]:
+    """What evaluate logs into the run's `evaluation/` artifacts."""
+    return [METRICS, METRICS_DETAILS, *sorted(FIGURES.glob("*.png")), *sorted(FIGURES.glob("*.gif"))]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .io import atomic_path  # noqa: E402
+from .io import atomic_path
 
 
 def _save(fig, path, tight: bool = True) -> None:
@@ -26,7 +26,9 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.nda
     grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
     for i, image in enumerate(images):
         r, c = divmod(i, cols)
-        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = image
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = (
+            image
+        )
     return grid
 
 
@@ -34,7 +36,9 @@ def save_grid(path, images: np.ndarray, rows: int, cols: int, row_labels=None, s
     grid = image_grid(images, rows, cols)
     dpi = 100
     label_space = 1.4 if row_labels else 0.0
-    fig = plt.figure(figsize=(grid.shape[1] * scale / dpi + label_space, grid.shape[0] * scale / dpi), dpi=dpi)
+    fig = plt.figure(
+        figsize=(grid.shape[1] * scale / dpi + label_space, grid.shape[0] * scale / dpi), dpi=dpi
+    )
     ax = fig.add_axes([label_space / fig.get_figwidth(), 0, 1 - label_space / fig.get_figwidth(), 1])
     ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_xticks([])
@@ -79,11 +83,11 @@ def save_neighbours(path, queries: np.ndarray, neighbours: np.ndarray) -> None:
     save_grid(path, np.concatenate(rows), len(rows), 1 + neighbours.shape[1])
 
 
-def save_fid_curve(path, table: np.ndarray, floor: float) -> None:
-    """table: rows of (step, FID, seconds) during training."""
+def save_fid_curve(path, fid: list[tuple[int, float]], floor: float) -> None:
+    """fid: the (step, FID) pairs measured during training."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    if len(table):
-        ax.plot(table[:, 0], table[:, 1], marker="o", label="generator")
+    if fid:
+        ax.plot(*zip(*fid), marker="o", label="generator")
     ax.axhline(floor, color="grey", linestyle="--", label="real-data floor")
     ax.set_yscale("log")
     ax.set_xlabel("step")
@@ -94,8 +98,12 @@ def save_fid_curve(path, table: np.ndarray, floor: float) -> None:
 
 def save_truncation(path, grids: dict[float, np.ndarray], table: list[dict]) -> None:
     """One 8x8 grid per truncation psi, titled, and the table of FID and recall per psi beside them."""
-    fig, axes = plt.subplots(1, len(grids) + 1, figsize=(3.2 * len(grids) + 3.2, 3.6),
-                             gridspec_kw={"width_ratios": [1] * len(grids) + [1.1]})
+    fig, axes = plt.subplots(
+        1,
+        len(grids) + 1,
+        figsize=(3.2 * len(grids) + 3.2, 3.6),
+        gridspec_kw={"width_ratios": [1] * len(grids) + [1.1]},
+    )
     for ax, (psi, images) in zip(axes, grids.items()):
         ax.imshow(image_grid(images, 8, 8), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"truncation {psi:g}")
@@ -103,6 +111,7 @@ def save_truncation(path, grids: dict[float, np.ndarray], table: list[dict]) -> 
     axes[-1].axis("off")
     cells = [[f"{row['truncation']:g}", f"{row['fid']:.2f}", f"{row['recall']:.3f}"] for row in table]
     axes[-1].table(cells, colLabels=["psi", "FID", "recall"], loc="center").scale(1, 1.6)
-    axes[-1].set_title(f"on {table[0]['n']} samples\n(lower FID: closer to real;\nhigher recall: more variety)",
-                       fontsize=9)
+    axes[-1].set_title(
+        f"on {table[0]['n']} samples\n(lower FID: closer to real;\nhigher recall: more variety)", fontsize=9
+    )
     _save(fig, path)

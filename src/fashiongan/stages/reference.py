@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import metrics, ruler, runtime
+from .. import runtime
 from ..config import Config
-from ..features import FeatureExtractor
+from ..evaluation import metrics, ruler
+from ..evaluation.features import FeatureExtractor
 from ..io import load_model, write_json, write_npz
 from ..paths import CLASSIFIER, REAL_FEATURES, REFERENCE, TEST_NEAREST_TRAIN
 
@@ -27,17 +28,36 @@ def run(cfg: Config) -> None:
     test_features, test_labels = real["test_features"][test], real["test_labels"][test]
     timings = {}
     chosen = ruler.reference_draw(real, n, cfg.seed)
-    reference = metrics.suite(real["reference_features"][chosen], real["reference_proba"][chosen],
-                              test_features, test_labels, timings)
-    distances = metrics.timed(timings, "memorisation", metrics.nearest_distances, test_features,
-                              real["train_features"])
+    reference = metrics.suite(
+        real["reference_features"][chosen],
+        real["reference_proba"][chosen],
+        test_features,
+        test_labels,
+        timings,
+    )
+    distances = metrics.timed(
+        timings, "memorisation", metrics.nearest_distances, test_features, real["train_features"]
+    )
     extractor = FeatureExtractor(load_model(CLASSIFIER))
-    fid_noise = metrics.timed(timings, "fid_noise", lambda: metrics.fid(
-        extractor.features(ruler.noise_images(n, cfg.seed)), test_features))
+    fid_noise = metrics.timed(
+        timings,
+        "fid_noise",
+        lambda: metrics.fid(extractor.features(ruler.noise_images(n, cfg.seed)), test_features),
+    )
     ruler_id = ruler.ruler_id(CLASSIFIER)
     write_npz(TEST_NEAREST_TRAIN, distances=distances)
-    write_json(REFERENCE, {"n": n, "ruler": ruler_id, "metrics": reference, "fid_noise": fid_noise,
-                           "timings_s": {k: round(v, 2) for k, v in timings.items()}})
-    print(f"reference: real train vs test, n={n}, ruler {ruler_id}: FID {reference['fid']:.3f}, "
-          f"noise {fid_noise:.1f}, precision {reference['precision']:.3f}, recall {reference['recall']:.3f}, "
-          f"{sum(timings.values()):.0f} s -> {REFERENCE}")
+    write_json(
+        REFERENCE,
+        {
+            "n": n,
+            "ruler": ruler_id,
+            "metrics": reference,
+            "fid_noise": fid_noise,
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        },
+    )
+    print(
+        f"reference: real train vs test, n={n}, ruler {ruler_id}: FID {reference['fid']:.3f}, "
+        f"noise {fid_noise:.1f}, precision {reference['precision']:.3f}, recall {reference['recall']:.3f}, "
+        f"{sum(timings.values()):.0f} s -> {REFERENCE}"
+    )

@@ -7,30 +7,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import runtime, tracking
+from .. import runtime
 from ..config import Config
-from ..data import to_uint8
+from ..data.images import to_uint8
+from ..gan.models import TrainedGenerator, class_shares, grid_latents
 from ..io import load_model, write_npz
-from ..models import Generator, class_shares, grid_latents
 from ..paths import GENERATOR, GRID, PREPARED, SAMPLES
 from ..plots import save_grid
+from ..tracking.run import continue_run
 
 
 def run(cfg: Config) -> None:
     runtime.configure(cfg.seed, cfg.runtime)
-    generator = Generator(load_model(GENERATOR))
-    shares = class_shares(np.load(PREPARED)["train_labels"], generator.classes) if generator.conditional else None
+    generator = TrainedGenerator(load_model(GENERATOR))
+    shares = (
+        class_shares(np.load(PREPARED)["train_labels"], generator.classes) if generator.conditional else None
+    )
     images, labels = generator.sample(cfg.sample.n, cfg.sample.seed, shares)
     images = to_uint8(images)
     write_npz(SAMPLES, images=images, labels=labels, conditional=generator.conditional)
     if generator.conditional:  # one row per class (the first 10 classes)
         rows = min(generator.classes, 10)
-        save_grid(GRID, to_uint8(generator.draw(*grid_latents(generator.latent_dim, rows, 10, cfg.sample.seed,
-                                                               generator.classes))), rows, 10,
-                  row_labels=cfg.data.class_names[:rows])
+        save_grid(
+            GRID,
+            to_uint8(
+                generator.draw(
+                    *grid_latents(generator.latent_dim, rows, 10, cfg.sample.seed, generator.classes)
+                )
+            ),
+            rows,
+            10,
+            row_labels=cfg.data.class_names[:rows],
+        )
     else:
         save_grid(GRID, images[:100], 10, 10)
-    run = tracking.continue_run(cfg.tracking.enabled)
-    run.set_tags({"sample.n": cfg.sample.n, "sample.seed": cfg.sample.seed})
-    run.log_artifact(GRID, "samples")
+    mlflow_run = continue_run(cfg.tracking.enabled)
+    mlflow_run.set_tags({"sample.n": cfg.sample.n, "sample.seed": cfg.sample.seed})
+    mlflow_run.log_artifact(GRID, "samples")
     print(f"sample: {len(images)} images -> {SAMPLES}, grid -> {GRID}")

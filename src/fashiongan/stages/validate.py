@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
-from ..data import FASHION_MNIST, read_directory
+from ..data.sources import FASHION_MNIST, read_directory
 from ..io import write_text
 from ..paths import PARAMS_VALID
 

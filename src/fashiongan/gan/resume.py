@@ -23,11 +23,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, flatten
-from .errors import TrainingStateError
-from .io import StepLog, atomic_path, file_digest, write_json
-from .lineage import code_digests
-from .paths import CHECKPOINTS, CLASSIFIER, FID_LOG, HISTORY_LOG, PREPARED, REAL_FEATURES, TRAIN_STATE as STATE
+from ..config import Config, flatten
+from ..errors import TrainingStateError
+from ..io import StepLog, atomic_path, file_digest, write_json
+from ..lineage import code_digests
+from ..paths import (
+    CHECKPOINTS,
+    CLASSIFIER,
+    FID_LOG,
+    HISTORY_LOG,
+    PREPARED,
+    REAL_FEATURES,
+)
+from ..paths import (
+    TRAIN_STATE as STATE,
+)
 
 FID_COLUMNS = ("fid", "seconds")
 INPUT_FILES = (PREPARED, CLASSIFIER, REAL_FEATURES)  # train's data deps in dvc.yaml
@@ -37,9 +47,11 @@ def inputs(cfg: Config) -> dict[str, str]:
     """A digest of each thing that decides a training run's result: a checkpoint resumes only
     when all of them are unchanged."""
     params = flatten(cfg, ("seed", "data", "model", "train"))
-    return ({"params": hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()}
-            | code_digests("train")
-            | {path.as_posix(): file_digest(path) for path in INPUT_FILES if path.is_file()})
+    return (
+        {"params": hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()}
+        | code_digests("train")
+        | {path.as_posix(): file_digest(path) for path in INPUT_FILES if path.is_file()}
+    )
 
 
 def _not_resumable(state: dict, now: dict[str, str]) -> str | None:
@@ -102,15 +114,20 @@ def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str
     why_not = _not_resumable(state, now) if unfinished else None
     resuming = unfinished and why_not is None
     if why_not and chief:
-        print(f"train: starting afresh, not resuming the interrupted run's checkpoint {Path(latest).name}: "
-              f"{why_not}", file=sys.stderr)
+        print(
+            f"train: starting afresh, not resuming the interrupted run's checkpoint {Path(latest).name}: "
+            f"{why_not}",
+            file=sys.stderr,
+        )
     if resuming:
         try:
             checkpoint.restore(latest).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
-            raise TrainingStateError(f"{latest}: does not match the model it was saved for, although code, data "
-                                     f"and params are unchanged ({type(e).__name__}); delete {CHECKPOINTS} to "
-                                     "start afresh") from None
+            raise TrainingStateError(
+                f"{latest}: does not match the model it was saved for, although code, data "
+                f"and params are unchanged ({type(e).__name__}); delete {CHECKPOINTS} to "
+                "start afresh"
+            ) from None
     elif chief:
         shutil.rmtree(CHECKPOINTS)
         CHECKPOINTS.mkdir(parents=True)
@@ -120,6 +137,13 @@ def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str
     fid_log = StepLog(directory / FID_LOG.name, FID_COLUMNS)
     history.keep_through(start_step)
     fid_log.keep_through(start_step)
-    return TrainingState(now, resuming, state.get("run_id") if resuming else None, start_step,
-                         history, fid_log, tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=3),
-                         chief)
+    return TrainingState(
+        now,
+        resuming,
+        state.get("run_id") if resuming else None,
+        start_step,
+        history,
+        fid_log,
+        tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=3),
+        chief,
+    )

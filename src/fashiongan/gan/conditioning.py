@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
-from .config import ModelConfig
+from ..config import ModelConfig
 from .models import drawing_clusters
 
 PCA_COMPONENTS = 50  # enough to keep the shape of a garment, few enough for k-means to be quick
@@ -36,7 +36,7 @@ def training_labels(cfg: ModelConfig, images: np.ndarray, class_labels: np.ndarr
     return np.zeros(len(images), np.int32)
 
 
-def sampling_generator(cfg: ModelConfig, generator, labels: np.ndarray):
+def published_generator(cfg: ModelConfig, generator, labels: np.ndarray):
     """What samples, FIDs and the saved model come from: `generator` itself, or for self-conditioning,
     `generator` drawing each cluster with its share of `labels`."""
     if not cfg.clusters:

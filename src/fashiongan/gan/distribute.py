@@ -12,16 +12,18 @@ import os
 
 import tensorflow as tf
 
-from .config import STRATEGIES
-from .errors import ConfigError
+from ..config import STRATEGIES
+from ..errors import ConfigError
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":  # before anything (listing devices included) starts TensorFlow
         if "TF_CONFIG" not in os.environ:
-            raise ConfigError("train.strategy: multi_worker needs TF_CONFIG in the environment "
-                             '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                             '"task": {"type": "worker", "index": 0}})')
+            raise ConfigError(
+                "train.strategy: multi_worker needs TF_CONFIG in the environment "
+                '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                '"task": {"type": "worker", "index": 0}})'
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":

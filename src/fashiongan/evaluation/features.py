@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .data import to_unit_range
+from ..data.images import to_unit_range
 
 FEATURE_LAYER = "features"
 
@@ -31,8 +31,9 @@ def build_classifier(classes: int = 10) -> keras.Model:
     return keras.Model(inputs, outputs, name="classifier")
 
 
-def train_classifier(model: keras.Model, images, labels, epochs: int, batch_size: int, learning_rate: float,
-                     verbose: int = 2) -> keras.callbacks.History:
+def train_classifier(
+    model: keras.Model, images, labels, epochs: int, batch_size: int, learning_rate: float, verbose: int = 2
+) -> keras.callbacks.History:
     """Adam with cosine decay to zero over the run: about +1% test accuracy over a constant rate."""
     steps = epochs * -(-len(images) // batch_size)
     model.compile(
@@ -44,33 +45,35 @@ def train_classifier(model: keras.Model, images, labels, epochs: int, batch_size
 
 
 class FeatureExtractor:
-    """features(images) -> (N, D) penultimate activations; predict_proba(images) -> (N, classes).
+    """features(images) -> (N, D) penultimate activations; features_and_proba(images) adds the
+    (N, classes) class probabilities from the same forward pass.
 
     Images are uint8 (N, 28, 28) or floats in [-1, 1] (N, 28, 28, 1), as the generator emits.
     """
 
     def __init__(self, classifier: keras.Model, batch_size: int = 1000):
         self.batch_size = batch_size
-        self._both = keras.Model(classifier.input,
-                                 [classifier.get_layer(FEATURE_LAYER).output, classifier.output])
+        self._both = keras.Model(
+            classifier.input, [classifier.get_layer(FEATURE_LAYER).output, classifier.output]
+        )
 
     @staticmethod
     def _as_input(images):
         images = np.asarray(images)
-        return to_unit_range(images) if images.dtype == np.uint8 else images.astype(np.float32).reshape(-1, 28, 28, 1)
+        return (
+            to_unit_range(images)
+            if images.dtype == np.uint8
+            else images.astype(np.float32).reshape(-1, 28, 28, 1)
+        )
 
     def features_and_proba(self, images) -> tuple[np.ndarray, np.ndarray]:
         images = self._as_input(images)
         feats, probs = [], []
         for start in range(0, len(images), self.batch_size):
-            f, logits = self._both(images[start:start + self.batch_size], training=False)
+            f, logits = self._both(images[start : start + self.batch_size], training=False)
             feats.append(np.asarray(f, np.float64))
             probs.append(np.asarray(keras.ops.softmax(logits), np.float64))
         return np.concatenate(feats), np.concatenate(probs)
 
     def features(self, images) -> np.ndarray:
         return self.features_and_proba(images)[0]
-
-    def predict_proba(self, images) -> np.ndarray:
-        return self.features_and_proba(images)[1]
-

@@ -3,7 +3,7 @@ one row per recipe (runs whose params differ only in `seed`), best mean FID firs
 
 from __future__ import annotations
 
-from .report import Experiment, Recipe, RulerTable, ruler_tables
+from .ranking import Experiment, Recipe, RulerTable, ruler_tables
 
 FID = "eval.fid"  # MLflow's name of the FID that ranks the rows
 COLUMNS = [  # (header, where in the recipe, format)
@@ -26,16 +26,25 @@ COLUMNS = [  # (header, where in the recipe, format)
 
 
 def run_experiment(run) -> Experiment:
-    """An mlflow Run as the grouping reads it: params and metrics under MLflow's names, the ruler from its tag."""
-    return Experiment(run.info.run_name or run.info.run_id[:8], dict(run.data.params), dict(run.data.metrics),
-                      ruler=run.data.tags.get("ruler"), status=run.info.status)
+    """An mlflow Run as an Experiment: params and metrics under MLflow's names, the ruler from its tag."""
+    return Experiment(
+        run.info.run_name or run.info.run_id[:8],
+        dict(run.data.params),
+        dict(run.data.metrics),
+        ruler=run.data.tags.get("ruler"),
+        status=run.info.status,
+    )
 
 
 def recipe_row(table: RulerTable, recipe: Recipe) -> list[str]:
-    """One row of strings per recipe, in COLUMNS order: params as its runs share them, each metric as mean ± std
-    over seeds ('-' where a value is missing)."""
-    facts = {"names": ", ".join(recipe.names), "seeds": recipe.seeds_text, "spread": table.spread_cell(recipe),
-             "status": ", ".join(dict.fromkeys(e.status for e in recipe.experiments))}
+    """One row of strings per recipe, in COLUMNS order: params as its runs share them, each metric as
+    mean ± std over seeds ('-' where a value is missing)."""
+    facts = {
+        "names": ", ".join(recipe.names),
+        "seeds": recipe.seeds_text,
+        "spread": table.spread_cell(recipe),
+        "status": ", ".join(dict.fromkeys(e.status for e in recipe.experiments)),
+    }
     row = []
     for _, key, fmt in COLUMNS:
         kind, _, name = key.partition(".")
@@ -55,22 +64,28 @@ def format_table(rows: list[list[str]], markdown: bool = False) -> str:
         lines = [headers, ["---"] * len(headers), *rows]
         return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
     widths = [max(len(cells[i]) for cells in [headers, *rows]) for i in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip() for cells in [headers, *rows])
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip() for cells in [headers, *rows]
+    )
 
 
 def runs_text(runs, markdown: bool = False) -> str:
-    """The runs (newest first) as one table per ruler, each under its heading and above its seed-spread note."""
+    """The runs (newest first) as one table per ruler, each under its heading, above its seed-spread note."""
     experiments = [run_experiment(run) for run in runs]
     tables = ruler_tables(experiments, experiments[0].ruler, FID)
-    return "\n\n".join(f"{table.heading(i == 0)}\n\n"
-                       f"{format_table([recipe_row(table, recipe) for recipe in table.recipes], markdown)}\n\n"
-                       f"{table.note}" for i, table in enumerate(tables))
+    return "\n\n".join(
+        f"{table.heading(i == 0)}\n\n"
+        f"{format_table([recipe_row(table, recipe) for recipe in table.recipes], markdown)}\n\n"
+        f"{table.note}"
+        for i, table in enumerate(tables)
+    )
 
 
 def compare(experiment: str, max_runs: int, markdown: bool) -> str:
-    from . import tracking
+    from ..tracking.outage import masked
+    from ..tracking.store import latest_runs, tracking_uri
 
-    runs = tracking.latest_runs(experiment, max_runs)
+    runs = latest_runs(experiment, max_runs)
     if not runs:
-        return f"no runs in MLflow experiment {experiment!r} at {tracking.masked(tracking.tracking_uri())}"
+        return f"no runs in MLflow experiment {experiment!r} at {masked(tracking_uri())}"
     return runs_text(runs, markdown)

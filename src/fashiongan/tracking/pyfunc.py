@@ -19,13 +19,16 @@ def _numbers(value, field: str) -> np.ndarray:
         array = np.asarray(value)
     except ValueError:  # rows of different lengths
         raise ValueError(f"{field}: expected numbers only") from None
-    # Not strings, booleans or nulls, though numpy would convert some: MLflow reads "1.0" as a float, not an int
+    # Not strings, booleans or nulls, though numpy would convert some: MLflow reads "1.0" as a float,
+    # not an int
     if array.dtype.kind not in "iuf":
         raise ValueError(f"{field}: expected numbers only")
     array = array.astype(np.float64)
     # MLflow casts inputs to the signature's float32 / int32: a larger number would arrive as infinity
     if not np.all(np.abs(array) <= FLOAT32_MAX):  # NaN fails this comparison too
-        raise ValueError(f"{field}: expected finite numbers in float32's range (no NaN, infinity or |x| > 3.4e38)")
+        raise ValueError(
+            f"{field}: expected finite numbers in float32's range (no NaN, infinity or |x| > 3.4e38)"
+        )
     return array
 
 
@@ -53,7 +56,9 @@ class Generator(mlflow.pyfunc.PythonModel):
             raise ValueError(f"label: missing; expected one class index 0-{self.classes - 1} per row of z")
         labels = _numbers(model_input["label"], "label")
         if labels.ndim != 1:
-            raise ValueError(f"label: got shape {list(labels.shape)}, expected a list of one class index per row of z")
+            raise ValueError(
+                f"label: got shape {list(labels.shape)}, expected a list of one class index per row of z"
+            )
         if len(labels) != len(z):
             raise ValueError(f"label: got {len(labels)} labels, expected one per row of z ({len(z)})")
         if np.any((labels < 0) | (labels >= self.classes) | (labels != np.floor(labels))):

@@ -14,11 +14,10 @@ whole input echoed back, or, for a request of too many rows, minutes of work and
 from __future__ import annotations
 
 import json
-import warnings
 from http import HTTPStatus
 
-from .errors import ConfigError, MissingInput
-from .paths import RUN_FILE
+from ..errors import ConfigError, MissingInput, ModelFileError
+from ..paths import RUN_FILE
 
 EXAMPLE = '{"inputs": {"z": [[...latent_dim numbers...]], "label": [7]}}'
 JSON, CSV = "application/json", "text/csv"
@@ -32,7 +31,9 @@ ROOM, BYTES_PER_NUMBER, BYTES_OF_STRUCTURE = 2, 32, 4096
 def latest_model_uri() -> str:
     """The generator of the pipeline's latest run (reports/train/run.json)."""
     if not RUN_FILE.is_file():
-        raise MissingInput(f"{RUN_FILE}: no training run yet; run `dvc repro` or pass --model runs:/<id>/generator")
+        raise MissingInput(
+            f"{RUN_FILE}: no training run yet; run `dvc repro` or pass --model runs:/<id>/generator"
+        )
     return f"runs:/{json.loads(RUN_FILE.read_text())['run_id']}/generator"
 
 
@@ -63,10 +64,15 @@ class RequestCheck:
         if media_type == CSV:
             # MLflow accepts text/csv too, but reads each CSV column with the signature's pandas dtype, which a
             # tensor signature has not: every CSV body fails there. Nor could a cell hold a row of z.
-            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: got {content_type!r}, {accepted} "
-                          f"(a CSV cell cannot hold a row of z's {self.generator.latent_dim} numbers)")
+            raise Refused(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"Content-Type: got {content_type!r}, {accepted} "
+                f"(a CSV cell cannot hold a row of z's {self.generator.latent_dim} numbers)",
+            )
         if media_type not in (JSON, PARQUET):
-            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: got {content_type!r}, {accepted}")
+            raise Refused(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: got {content_type!r}, {accepted}"
+            )
         if content_length is not None:
             self._size(int(content_length), "bytes", self.max_bytes)
         return media_type
@@ -83,22 +89,28 @@ class RequestCheck:
 
     def _rows(self, rows: int) -> None:
         if rows > self.max_rows:
-            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                          f"z: got {rows} rows, expected at most {self.max_rows} per request (the server's --max-rows)")
+            raise Refused(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"z: got {rows} rows, expected at most {self.max_rows} per request (the server's --max-rows)",
+            )
 
     def _size(self, size: int, unit: str, limit: int) -> None:
         if size > limit:
-            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                          f"body: {size} {unit}, over the {limit} that {self.max_rows} rows take at most (the "
-                          f"server's --max-rows {self.max_rows}); send fewer rows per request")
+            raise Refused(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"body: {size} {unit}, over the {limit} that {self.max_rows} rows take at most (the "
+                f"server's --max-rows {self.max_rows}); send fewer rows per request",
+            )
 
     @staticmethod
     def _json_inputs(body: bytes):
         try:
             request = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise Refused(HTTPStatus.BAD_REQUEST, f"body: not JSON ({e.msg if hasattr(e, 'msg') else 'not UTF-8'}); "
-                                                  f"expected {EXAMPLE}") from None
+            raise Refused(
+                HTTPStatus.BAD_REQUEST,
+                f"body: not JSON ({e.msg if hasattr(e, 'msg') else 'not UTF-8'}); expected {EXAMPLE}",
+            ) from None
         inputs = request.get("inputs") if isinstance(request, dict) else None
         if not isinstance(inputs, dict):
             raise Refused(HTTPStatus.BAD_REQUEST, f"inputs: missing or not an object; expected {EXAMPLE}")
@@ -113,18 +125,35 @@ class RequestCheck:
             # Parquet compresses: the footer's counts bound the decoded data before any of it is read
             metadata = parquet.metadata
             self._rows(metadata.num_rows)
-            self._size(sum(metadata.row_group(g).column(c).num_values for g in range(metadata.num_row_groups)
-                           for c in range(metadata.num_columns)), "values", self.max_values)
+            self._size(
+                sum(
+                    metadata.row_group(g).column(c).num_values
+                    for g in range(metadata.num_row_groups)
+                    for c in range(metadata.num_columns)
+                ),
+                "values",
+                self.max_values,
+            )
             index = (parquet.schema_arrow.pandas_metadata or {}).get("index_columns", [])
             inputs = parquet.read().to_pydict()
-        except (pa.ArrowException, OSError, ValueError) as e:  # OSError: a damaged footer; ValueError: its metadata
+        except (
+            pa.ArrowException,
+            OSError,
+            ValueError,
+        ) as e:  # OSError: a damaged footer; ValueError: its metadata
             label = " and a column label (class indices)" if self.generator.conditional else ""
-            raise Refused(HTTPStatus.BAD_REQUEST, f"body: not a readable Parquet file ({str(e).splitlines()[0]}); "
-                          f"expected a column z (rows of {self.generator.latent_dim} numbers){label}") from None
+            raise Refused(
+                HTTPStatus.BAD_REQUEST,
+                f"body: not a readable Parquet file ({str(e).splitlines()[0]}); "
+                f"expected a column z (rows of {self.generator.latent_dim} numbers){label}",
+            ) from None
         # MLflow reads the DataFrame's first value by the index label 0, which another index may lack
         if any(not isinstance(i, dict) or i.get("kind") != "range" or i.get("start") != 0 for i in index):
-            raise Refused(HTTPStatus.BAD_REQUEST, "body: a DataFrame index other than 0, 1, 2, ...; expected the "
-                                                  "default one (df.reset_index(drop=True).to_parquet())")
+            raise Refused(
+                HTTPStatus.BAD_REQUEST,
+                "body: a DataFrame index other than 0, 1, 2, ...; expected the "
+                "default one (df.reset_index(drop=True).to_parquet())",
+            )
         return inputs
 
 
@@ -134,23 +163,21 @@ def build_app(model_uri: str, max_rows: int):
     from fastapi.responses import JSONResponse
     from mlflow.pyfunc import scoring_server
 
-    from .tracking import tracking_uri
+    from ..tracking.model import model_directory, without_type_hint_warning
 
-    mlflow.set_tracking_uri(tracking_uri())
     try:
-        with warnings.catch_warnings():
-            # The signature is logged, so predict needs no type hints. MLflow shows this warning under
-            # its own "once" filter, which overrides an "ignore" filter: drop it where it is shown.
-            show = warnings.showwarning
-            warnings.showwarning = lambda message, *args, **kwargs: None if "type hints to the `predict`" in str(
-                message) else show(message, *args, **kwargs)
-            model = mlflow.pyfunc.load_model(model_uri)
+        with without_type_hint_warning():  # runs:/ and models:/ from the tracking store, fetched here
+            model = mlflow.pyfunc.load_model(model_directory(model_uri))
+    except ModelFileError as e:  # names the URI and the store
+        raise ConfigError(f"--model: {e}") from None
     except Exception as e:  # MLflow raises several kinds for a bad URI; the first line names it
         raise ConfigError(f"--model: cannot load {model_uri!r}: {str(e).splitlines()[0]}") from None
     generator = model.unwrap_python_model()
     if not hasattr(generator, "checked_inputs"):
-        raise ConfigError(f"--model: {model_uri} was logged by an earlier fashiongan whose model does not check "
-                          "requests; `dvc repro -f evaluate` logs the generator again")
+        raise ConfigError(
+            f"--model: {model_uri} was logged by an earlier fashiongan whose model does not check "
+            "requests; `dvc repro -f evaluate` logs the generator again"
+        )
     app = scoring_server.init(model)
     check = RequestCheck(generator, max_rows)
 
@@ -158,7 +185,9 @@ def build_app(model_uri: str, max_rows: int):
     async def refuse_what_mlflow_cannot_answer(request: Request, call_next):
         if request.url.path == "/invocations" and request.method == "POST":
             try:
-                media_type = check.headers(request.headers.get("content-type"), request.headers.get("content-length"))
+                media_type = check.headers(
+                    request.headers.get("content-type"), request.headers.get("content-length")
+                )
                 check.body(media_type, await request.body())
             except Refused as e:
                 return JSONResponse({"error_code": e.status.name, "message": str(e)}, status_code=e.status)
@@ -173,6 +202,9 @@ def serve(model_uri: str | None, host: str, port: int, max_rows: int) -> None:
     model_uri = model_uri or latest_model_uri()
     app, generator = build_app(model_uri, max_rows)
     kind = f"conditional ({generator.classes} classes)" if generator.conditional else "unconditional"
-    print(f"serve: {model_uri}, {kind}, latent_dim {generator.latent_dim}, at most {max_rows} rows per request, "
-          f"on http://{host}:{port}/invocations", flush=True)
+    print(
+        f"serve: {model_uri}, {kind}, latent_dim {generator.latent_dim}, at most {max_rows} rows per request, "
+        f"on http://{host}:{port}/invocations",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from .config import TrainConfig
-from .errors import ConfigError, Diverged
+from ..config import TrainConfig
+from ..errors import ConfigError
 from .models import GAN
 
 METRIC_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")
@@ -82,8 +81,10 @@ class Trainer:
     def __post_init__(self):
         self.strategy = self.strategy or tf.distribute.get_strategy()
         if self.cfg.batch_size % self.strategy.num_replicas_in_sync:
-            raise ConfigError(f"train.batch_size: got {self.cfg.batch_size}, expected a multiple of the "
-                             f"{self.strategy.num_replicas_in_sync} replicas (it is the global batch)")
+            raise ConfigError(
+                f"train.batch_size: got {self.cfg.batch_size}, expected a multiple of the "
+                f"{self.strategy.num_replicas_in_sync} replicas (it is the global batch)"
+            )
         if self.cfg.lr_decay and not self.total_steps:
             raise ValueError("train.lr_decay needs the run's total_steps")
         with self.strategy.scope():
@@ -98,8 +99,11 @@ class Trainer:
                 self.ema_generator.set_weights(self.gan.generator.get_weights())
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
-            generator=self.gan.generator, discriminator=self.gan.discriminator,
-            g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step,
+            generator=self.gan.generator,
+            discriminator=self.gan.discriminator,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            step=self.step,
             **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
         )
         self._compiled = {}
@@ -109,12 +113,12 @@ class Trainer:
         if self.cfg.lr_decay:
             learning_rate = DecayToZero(learning_rate, self.total_steps * updates_per_step, self.cfg.lr_decay)
         optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.cfg.beta_1)
-        if keras.mixed_precision.global_policy().name == "mixed_float16":  # bfloat16 needs no scaling
+        if keras.config.dtype_policy().name == "mixed_float16":  # bfloat16 needs no scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 
     @property
-    def sampling_generator(self) -> keras.Model:
+    def inference_generator(self) -> keras.Model:
         """The generator to sample from: the moving average of G's weights when enabled."""
         return self.ema_generator if self.ema_generator is not None else self.gan.generator
 
@@ -137,14 +141,19 @@ class Trainer:
             idx = tf.gather(order, start + tf.range(local, dtype=tf.int64))  # static shape for XLA
             real = tf.cast(tf.gather(images, idx), tf.float32)[..., None] / 127.5 - 1.0
             y = tf.gather(labels, idx)
-            z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_D_NOISE, batch_index))[share]
+            z = tf.random.stateless_normal(
+                [batch, self.latent_dim], seed=self._seed(_STREAM_D_NOISE, batch_index)
+            )[share]
             fake = gan.generate(z, y, training=True)
             with tf.GradientTape() as tape:
                 real_logits = gan.criticize(real, y)
                 fake_logits = gan.criticize(fake, y)
                 per_example = self.loss.d_loss(real_logits, fake_logits) + self.loss.d_regularizer(
-                    lambda x: gan.criticize(x, y), real, fake,
-                    self._seed(_STREAM_GP, batch_index * replicas + replica))
+                    lambda x: gan.criticize(x, y),  # noqa: B023 (called within this iteration)
+                    real,
+                    fake,
+                    self._seed(_STREAM_GP, batch_index * replicas + replica),
+                )
                 d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
                 scaled = self.d_optimizer.scale_loss(d_loss)  # identity unless float16 loss scaling
             d_vars = gan.discriminator.trainable_variables
@@ -153,21 +162,31 @@ class Trainer:
             acc_real.append(tf.reduce_sum(tf.cast(real_logits > 0, tf.float32)) / batch)
             acc_fake.append(tf.reduce_sum(tf.cast(fake_logits < 0, tf.float32)) / batch)
 
-        z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_G_NOISE, self.step))[share]
+        z = tf.random.stateless_normal([batch, self.latent_dim], seed=self._seed(_STREAM_G_NOISE, self.step))[
+            share
+        ]
         with tf.GradientTape() as tape:
             fake_logits = gan.criticize(gan.generate(z, y, training=True), y)
             g_loss = tf.nn.compute_average_loss(self.loss.g_loss(fake_logits), global_batch_size=batch)
             scaled = self.g_optimizer.scale_loss(g_loss)
         g_vars = gan.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
-        return tf.stack([g_loss, tf.add_n(d_losses) / cfg.d_steps,
-                         tf.add_n(acc_real) / cfg.d_steps, tf.add_n(acc_fake) / cfg.d_steps])
+        return tf.stack(
+            [
+                g_loss,
+                tf.add_n(d_losses) / cfg.d_steps,
+                tf.add_n(acc_real) / cfg.d_steps,
+                tf.add_n(acc_fake) / cfg.d_steps,
+            ]
+        )
 
     def _after_step(self):
         """Cross-replica bookkeeping: the weight average and the step counter."""
         if self.ema_generator is not None:
             decay = self.cfg.ema
-            if self.cfg.ema_warmup:  # tf.train.ExponentialMovingAverage's num_updates rule: early weights fade fast
+            if (
+                self.cfg.ema_warmup
+            ):  # tf.train.ExponentialMovingAverage's num_updates rule: early weights fade fast
                 step = tf.cast(self.step, tf.float32)
                 decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
             for average, current in zip(self.ema_generator.weights, self.gan.generator.weights):
@@ -176,12 +195,15 @@ class Trainer:
 
     def _steps_function(self, n: int):
         if n not in self._compiled:
+
             @tf.function(jit_compile=self.jit_compile)
             def run(images, labels, order):
                 history = tf.TensorArray(tf.float32, size=n)
                 for i in tf.range(n):
                     shares = self.strategy.run(self._train_step, args=(images, labels, order))
-                    history = history.write(i, self.strategy.reduce(tf.distribute.ReduceOp.SUM, shares, axis=None))
+                    history = history.write(
+                        i, self.strategy.reduce(tf.distribute.ReduceOp.SUM, shares, axis=None)
+                    )
                     self._after_step()
                 return history.stack()
 
@@ -200,72 +222,15 @@ class Trainer:
         slots: all a checkpoint holds) that hold a NaN or an infinity."""
         if self._finite is None:
             models = [self.gan.generator, self.gan.discriminator, self.g_optimizer, self.d_optimizer]
-            variables = [v for m in models + ([self.ema_generator] if self.ema_generator is not None else [])
-                         for v in m.variables if tf.as_dtype(v.dtype).is_floating]
-            self._finite = (tf.function(lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])),
-                            [v.path for v in variables])
+            variables = [
+                v
+                for m in models + ([self.ema_generator] if self.ema_generator is not None else [])
+                for v in m.variables
+                if tf.as_dtype(v.dtype).is_floating
+            ]
+            self._finite = (
+                tf.function(lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])),
+                [v.path for v in variables],
+            )
         check, names = self._finite
         return [name for name, finite in zip(names, check().numpy()) if not finite]
-
-
-def fit(trainer: Trainer, images: np.ndarray, labels: np.ndarray, total_steps: int, events, on_metrics,
-        progress=None, stop_requested=lambda: False) -> bool:
-    """Train until `total_steps`, calling `on_metrics(first_step, rows)` every log_every steps and,
-    for each `(every, event)` in events, `event(step)` whenever step is a multiple of `every` and
-    at the end (samples, checkpoints, FID). Returns False when `stop_requested()` ended it early.
-
-    Chunks end at epoch boundaries (where the data order changes) and at event steps. Every event
-    sees finite losses up to its step and finite weights: a non-finite loss raises `Diverged`
-    naming its first step, non-finite weights name the step after which they were found, so no
-    sample, FID or checkpoint is ever made of a diverged model.
-    """
-    cfg = trainer.cfg
-    images = tf.constant(images)
-    labels = tf.constant(labels.astype(np.int32))
-    steps_per_epoch = trainer.steps_per_epoch(len(images))
-    stops = {cfg.log_every, *(every for every, _ in events)}
-    pending, pending_from = [], int(trainer.step.numpy())
-    order_epoch, order = None, None
-    step = int(trainer.step.numpy())
-
-    def checked_rows():
-        nonlocal pending
-        rows = np.concatenate([np.asarray(p) for p in pending])
-        pending = [rows]
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise Diverged(f"non-finite loss at step {pending_from + 1 + i}: "
-                           + ", ".join(f"{n}={v}" for n, v in zip(METRIC_NAMES, rows[i])))
-        if bad_variables := trainer.non_finite_variables():
-            raise Diverged(f"non-finite weights after step {step} (every loss up to it was finite): "
-                           + ", ".join(bad_variables[:3]) + (" ..." if len(bad_variables) > 3 else ""))
-        return rows
-
-    def hand_over_metrics():
-        nonlocal pending, pending_from
-        on_metrics(pending_from, checked_rows())
-        pending, pending_from = [], step
-
-    while step < total_steps:
-        epoch = step // steps_per_epoch
-        if epoch != order_epoch:
-            order_epoch, order = epoch, epoch_order(trainer.seed, epoch, len(images))
-        next_stop = min([total_steps, (epoch + 1) * steps_per_epoch, step + cfg.steps_per_call]
-                        + [(step // every + 1) * every for every in stops])
-        pending.append(trainer.run_steps(next_stop - step, images, labels, order))
-        step = next_stop
-        if step % cfg.log_every == 0 or step == total_steps:
-            hand_over_metrics()
-        if progress is not None:
-            progress.update(step - progress.n)
-        due = [event for every, event in events if step % every == 0 or step == total_steps]
-        if due and pending:
-            checked_rows()
-        for event in due:
-            event(step)
-        if stop_requested() and step < total_steps:
-            if pending:
-                hand_over_metrics()
-            return False
-    return True

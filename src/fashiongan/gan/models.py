@@ -19,10 +19,12 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 IMAGE_SHAPE = (28, 28, 1)
-CLUSTER_DRAWING = "_by_cluster_share"  # the name suffix that marks a self-conditioned generator (drawing_clusters)
+CLUSTER_DRAWING = (
+    "_by_cluster_share"  # the name suffix that marks a self-conditioned generator (drawing_clusters)
+)
 
 
 def mlp_generator_body(x, synchronized=False):
@@ -104,8 +106,11 @@ def build_discriminator(cfg: ModelConfig, classes: int = 10) -> keras.Model:
     label = keras.Input((), dtype="int32", name="label")
     embedded = layers.Embedding(label_count(cfg, classes), features.shape[-1])(label)
     projection = layers.Dot(axes=1, dtype="float32")([features, embedded])
-    return keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]),
-                       name=f"{cfg.arch}_cond_discriminator")
+    return keras.Model(
+        [image, label],
+        layers.Add(dtype="float32")([logit, projection]),
+        name=f"{cfg.arch}_cond_discriminator",
+    )
 
 
 @dataclass
@@ -125,8 +130,11 @@ class GAN:
 
 def build_gan(cfg: ModelConfig, synchronized_batch_norm: bool = False, classes: int = 10) -> GAN:
     """G and D for `classes` label values (the data's classes; clusters come from cfg)."""
-    return GAN(build_generator(cfg, synchronized_batch_norm, classes), build_discriminator(cfg, classes),
-               bool(label_count(cfg, classes)))
+    return GAN(
+        build_generator(cfg, synchronized_batch_norm, classes),
+        build_discriminator(cfg, classes),
+        bool(label_count(cfg, classes)),
+    )
 
 
 def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
@@ -137,7 +145,7 @@ def drawing_clusters(generator: keras.Model, counts) -> keras.Model:
     shares = np.asarray(counts, np.float64) / np.sum(counts)
     upper = np.cumsum(shares)
     lower, shares, bounds = (np.float32(a) for a in (upper - shares, shares, upper[None, :-1]))
-    root2 = 2.0 ** 0.5
+    root2 = 2.0**0.5
     z = keras.Input((generator.inputs[0].shape[-1],), name="z")
     u = 0.5 * (1.0 + ops.erf(z[:, 0] / root2))
     cluster = ops.sum(ops.cast(u[:, None] >= bounds, "int32"), axis=1)
@@ -169,14 +177,16 @@ def class_labels(n: int, shares) -> np.ndarray:
     return labels
 
 
-def grid_latents(latent_dim: int, rows: int, cols: int, seed: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+def grid_latents(
+    latent_dim: int, rows: int, cols: int, seed: int, classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A fixed draw for an image grid with one class per row (row r: class r mod classes)."""
     labels = np.repeat(np.arange(rows) % max(classes, 1), cols).astype(np.int32)
     return latents(latent_dim, rows * cols, seed), labels
 
 
 @dataclass(frozen=True)
-class Generator:
+class TrainedGenerator:
     """A trained generator as everything after training sees it: its latent size, whether it
     takes a class label, and images drawn in inference mode."""
 
@@ -201,8 +211,13 @@ class Generator:
         """Images in [-1, 1], (N, 28, 28, 1), in batches; `labels` are ignored by unconditional models."""
         if self.conditional and labels is None:
             raise ValueError("a conditional generator needs labels")
-        out = [self.model([z[i:i + batch], labels[i:i + batch]] if self.conditional else z[i:i + batch],
-                          training=False) for i in range(0, len(z), batch)]
+        out = [
+            self.model(
+                [z[i : i + batch], labels[i : i + batch]] if self.conditional else z[i : i + batch],
+                training=False,
+            )
+            for i in range(0, len(z), batch)
+        ]
         return np.concatenate([np.asarray(o) for o in out])
 
     @property
@@ -222,6 +237,9 @@ class Generator:
     def sample(self, n: int, seed: int, shares=None) -> tuple[np.ndarray, np.ndarray]:
         """n images from the fixed latents of `seed` and their labels: classes drawn by `shares`
         (the training set's, models.class_shares; None: equal), every prefix in those shares."""
-        labels = class_labels(n, np.ones(self.classes) if shares is None else shares) if self.conditional \
+        labels = (
+            class_labels(n, np.ones(self.classes) if shares is None else shares)
+            if self.conditional
             else np.zeros(n, np.int32)
+        )
         return self.draw(latents(self.latent_dim, n, seed), labels), labels

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 class GANLoss:
@@ -24,7 +24,9 @@ class NonSaturatingBCE(GANLoss):
         return tf.reshape(real + fake, [-1])
 
     def g_loss(self, fake_logits):
-        return tf.reshape(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits), [-1])
+        return tf.reshape(
+            tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(fake_logits), fake_logits), [-1]
+        )
 
 
 class Hinge(GANLoss):

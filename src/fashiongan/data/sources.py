@@ -19,16 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ..errors import DataError
+from .idx import idx_dimensions, idx_head, parse_idx
 
-from .errors import DataError
 
 FASHION_MNIST = "fashion-mnist"  # data.source's default: the built-in set
+
+
 CLASS_NAMES = (
     "t-shirt/top", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )
+
+
 MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
 DOWNLOAD_TIMEOUT_S = 60.0  # per connection and per read: a stalled mirror stops prepare instead of hanging it
 
 
@@ -65,46 +74,6 @@ def read_verified(path: Path, expected: IdxFile) -> bytes:
     if digest != expected.sha256:
         raise DataError(f"{path}: sha256 of decompressed bytes is {digest}, expected {expected.sha256} (altered or truncated)")
     return raw
-
-
-IDX_KINDS = {1: "labels", 3: "images"}  # by dimension count, the magic's last byte
-
-
-def _idx_kind(ndim: int) -> str:
-    return f"000008{ndim:02x} ({IDX_KINDS[ndim]}: {ndim} dimension{'s' * (ndim > 1)})"
-
-
-def _idx_dimensions(raw: bytes, source: str, labels: bool | None) -> int:
-    """The dimension count of IDX bytes of unsigned bytes: 1 (labels) or 3 (images), the one
-    `labels` asks for when given."""
-    if len(raw) < 4:
-        raise DataError(f"{source}: {len(raw)} bytes, too short for an IDX header")
-    zero, dtype_code, ndim = raw[0] << 8 | raw[1], raw[2], raw[3]
-    if zero != 0 or dtype_code != 0x08 or ndim not in IDX_KINDS:
-        raise DataError(f"{source}: bad IDX magic {raw[:4].hex()}, expected 00000801 or 00000803")
-    if labels is not None and ndim != (wanted := 1 if labels else 3):
-        raise DataError(f"{source}: IDX magic {_idx_kind(ndim)}, expected {_idx_kind(wanted)}")
-    return ndim
-
-
-def parse_idx(raw: bytes, source: str = "<bytes>", labels: bool | None = None, classes: int = 10) -> np.ndarray:
-    """Parse IDX bytes of unsigned bytes (magic 0x00000801 labels, 0x00000803 images): the kind
-    `labels` names if given, else either; labels must be below `classes`."""
-    ndim = _idx_dimensions(raw, source, labels)
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{source}: truncated IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    if ndim == 3 and shape[1:] != (28, 28):
-        raise DataError(f"{source}: image dimensions {shape[1]}x{shape[2]}, expected 28x28")
-    expected = int(np.prod(shape)) + header
-    if len(raw) != expected:
-        raise DataError(f"{source}: {len(raw)} bytes, expected {expected} for shape {shape}")
-    array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-    if ndim == 1 and array.size and array.max() >= classes:
-        raise DataError(f"{source}: label {int(array.max())} outside 0-{classes - 1} "
-                        f"(data.class_names has {classes} names)")
-    return array
 
 
 def _verified_dir(directory: Path) -> bool:
@@ -221,15 +190,6 @@ def read_directory(directory: Path, classes: int) -> tuple[dict[str, np.ndarray]
     return arrays, sha256s
 
 
-def _idx_head(path: Path, size: int) -> bytes:
-    """The first `size` bytes of an IDX file (decompressed if .gz): only its start is read."""
-    try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-            return f.read(size)
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: not readable ({e})") from None
-
-
 def source_sizes(source: str) -> tuple[int, int]:
     """(training images, test images) of data.source, from the IDX headers alone."""
     if source == FASHION_MNIST:
@@ -238,37 +198,9 @@ def source_sizes(source: str) -> tuple[int, int]:
     counts = []
     for key in ("train_images", "test_images"):
         path = _idx_path(Path(source), USER_FILES[key])
-        head = _idx_head(path, 8)  # magic and image count
-        _idx_dimensions(head, str(path), labels=False)
+        head = idx_head(path, 8)  # magic and image count
+        idx_dimensions(head, str(path), labels=False)
         if len(head) < 8:
             raise DataError(f"{path}: truncated IDX header")
         counts.append(int.from_bytes(head[4:8], "big"))
     return counts[0], counts[1]
-
-
-def class_balanced(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Indices of n of the labelled images (all of them, in order, if n is their count) holding
-    each class in its share: a seeded stratified draw, so that a subset of a set stored class by
-    class still holds every class (the first n would hold the first classes only). Each class
-    gets its share of n rounded by largest remainder (scikit-learn's stratified split refuses
-    an n that leaves fewer images than classes)."""
-    if n >= len(labels):
-        return np.arange(len(labels))
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = counts * n / len(labels)
-    taken = np.floor(quotas).astype(int)
-    taken[np.argsort(taken - quotas, kind="stable")[:n - taken.sum()]] += 1
-    rng = np.random.default_rng(seed)
-    return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), k, replace=False)
-                                   for c, k in zip(classes, taken)]))
-
-
-def to_unit_range(images) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1], the generator's output range."""
-    return (np.asarray(images, np.float32)[..., None] / 127.5) - 1.0
-
-
-def to_uint8(images) -> np.ndarray:
-    """Generator output in [-1, 1] (N, 28, 28, 1) -> uint8 (N, 28, 28)."""
-    images = np.asarray(images).reshape(-1, 28, 28)
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)

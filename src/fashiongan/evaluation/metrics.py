@@ -42,8 +42,9 @@ def fid(features1: np.ndarray, features2: np.ndarray) -> float:
     return frechet_distance(*feature_statistics(features1), *feature_statistics(features2))
 
 
-def kernel_inception_distance(features1, features2, subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    features1, features2, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """KID (Binkowski et al. 2018): unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, mean and std
     over `subsets` random subsets of `subset_size` from each side (drawn without replacement)."""
     x, y = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
@@ -54,8 +55,11 @@ def kernel_inception_distance(features1, features2, subsets: int = 100, subset_s
         a = x[rng.choice(len(x), m, replace=False)]
         b = y[rng.choice(len(y), m, replace=False)]
         k_aa, k_bb, k_ab = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
-        values[i] = ((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
-                     - 2 * k_ab.mean())
+        values[i] = (
+            (k_aa.sum() - np.trace(k_aa)) / (m * (m - 1))
+            + (k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
+            - 2 * k_ab.mean()
+        )
     return float(values.mean()), float(values.std())
 
 
@@ -69,7 +73,9 @@ def classifier_score(probabilities, splits: int = 10, seed: int = 0) -> tuple[fl
     scores = []
     for part in np.array_split(p, splits):
         marginal = part.mean(axis=0, keepdims=True)
-        kl = np.sum(part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None))), axis=1)
+        kl = np.sum(
+            part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None))), axis=1
+        )
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
 
@@ -78,15 +84,17 @@ def _squared_distances(a, b):
     return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0)
 
 
-def nearest_distances(queries, references, k: int = 1, block: int = 1000, exclude_self: bool = False) -> np.ndarray:
+def nearest_distances(
+    queries, references, k: int = 1, block: int = 1000, exclude_self: bool = False
+) -> np.ndarray:
     """Distance from each query to its k-th nearest reference, in row blocks (memory stays
     block x len(references)). exclude_self: queries are the references (skip the zero distance)."""
     q, r = np.asarray(queries, np.float64), np.asarray(references, np.float64)
     kth = k if exclude_self else k - 1
     out = np.empty(len(q))
     for start in range(0, len(q), block):
-        d2 = _squared_distances(q[start:start + block], r)
-        out[start:start + block] = np.sqrt(np.partition(d2, kth, axis=1)[:, kth])
+        d2 = _squared_distances(q[start : start + block], r)
+        out[start : start + block] = np.sqrt(np.partition(d2, kth, axis=1)[:, kth])
     return out
 
 
@@ -102,8 +110,8 @@ def _within_balls(queries, centres, radii, block: int = 1000) -> np.ndarray:
     q, c = np.asarray(queries, np.float64), np.asarray(centres, np.float64)
     counts = np.zeros(len(q), np.int64)
     for start in range(0, len(c), block):
-        d2 = _squared_distances(c[start:start + block], q)
-        counts += (d2 <= radii[start:start + block, None] ** 2).sum(axis=0)
+        d2 = _squared_distances(c[start : start + block], q)
+        counts += (d2 <= radii[start : start + block, None] ** 2).sum(axis=0)
     return counts
 
 
@@ -129,7 +137,9 @@ def class_coverage(probabilities, real_labels) -> dict:
     """Histogram of predicted classes of generated images, KL(real || generated) of the class
     distributions (large when a class is missing), and the count of classes under 1% (mode collapse)."""
     num_classes = np.asarray(probabilities).shape[1]
-    predicted = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=num_classes) / len(probabilities)
+    predicted = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=num_classes) / len(
+        probabilities
+    )
     real = np.bincount(np.asarray(real_labels), minlength=num_classes) / len(real_labels)
     eps = 1e-6
     kl = float(np.sum(real * (np.log(real + eps) - np.log(predicted + eps))))
@@ -151,8 +161,12 @@ def memorisation(fake_nn, test_nn, percentile: float = 1.0) -> dict:
     of test images (a test image is never a copy, so about percentile/100 is what an honest
     generator scores)."""
     threshold = np.percentile(test_nn, percentile)
-    return {"fraction_close": float(np.mean(np.asarray(fake_nn) < threshold)), "threshold": float(threshold),
-            "median_fake": float(np.median(fake_nn)), "median_test": float(np.median(test_nn))}
+    return {
+        "fraction_close": float(np.mean(np.asarray(fake_nn) < threshold)),
+        "threshold": float(threshold),
+        "median_fake": float(np.median(fake_nn)),
+        "median_test": float(np.median(test_nn)),
+    }
 
 
 def timed(timings: dict, name: str, fn, *args):
@@ -172,9 +186,15 @@ def suite(features, proba, test_features, test_labels, timings: dict) -> dict:
     classes = timed(timings, "class_coverage", class_coverage, proba, test_labels)
     return {
         "fid": timed(timings, "fid", fid, features, test_features),
-        "kid": kid, "kid_std": kid_std,
-        "classifier_score": score, "classifier_score_std": score_std,
-        "precision": precision, "recall": recall, "density": density, "coverage": coverage,
-        "class_kl": classes["kl"], "classes_under_1pct": classes["classes_under_1pct"],
+        "kid": kid,
+        "kid_std": kid_std,
+        "classifier_score": score,
+        "classifier_score_std": score_std,
+        "precision": precision,
+        "recall": recall,
+        "density": density,
+        "coverage": coverage,
+        "class_kl": classes["kl"],
+        "classes_under_1pct": classes["classes_under_1pct"],
         "class_histogram": classes["histogram"],
     }

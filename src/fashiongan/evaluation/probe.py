@@ -8,22 +8,23 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from ..data.images import to_uint8
+from ..errors import Diverged
+from ..gan.models import TrainedGenerator, class_labels, latents
 from . import metrics
-from .data import to_uint8
-from .errors import Diverged
 from .features import FeatureExtractor
-from .models import Generator, class_labels, latents
 
 
 class FidProbe:
-    def __init__(self, classifier: keras.Model, test_features: np.ndarray, latent_dim: int, n: int, seed: int,
-                 shares):
+    def __init__(
+        self, classifier: keras.Model, test_features: np.ndarray, latent_dim: int, n: int, seed: int, shares
+    ):
         self.extractor = FeatureExtractor(classifier)
         self.real_statistics = metrics.feature_statistics(test_features)
         self.z, self.labels = latents(latent_dim, n, seed), class_labels(n, shares)
 
     def __call__(self, generator: keras.Model) -> float:
-        images = Generator(generator).draw(self.z, self.labels)
+        images = TrainedGenerator(generator).draw(self.z, self.labels)
         if not np.isfinite(images).all():  # rounding to uint8 would hide it
             raise Diverged("the generator's output is not finite")
         features = self.extractor.features(to_uint8(images))

@@ -10,7 +10,7 @@ truncation trade-off. `fashiongan explore` writes them for any generator (file o
   since these models have no mapping network): psi 1.0 is the untruncated generator; smaller psi
   trades variety (recall) for typicality. Each psi is scored by FID and recall on the same 2k latents,
   classes drawn by the training set's shares (as evaluate's samples); a self-conditioned
-  generator's cluster-picking coordinate is not truncated (Generator.truncate).
+  generator's cluster-picking coordinate is not truncated (TrainedGenerator.truncate).
 """
 
 from __future__ import annotations
@@ -21,10 +21,16 @@ import keras
 import numpy as np
 from PIL import Image
 
-from . import metrics, plots
-from .data import class_balanced, to_uint8
-from .io import atomic_path
-from .models import Generator, class_labels, latents
+from .. import plots
+from ..data.images import class_balanced, to_uint8
+from ..errors import MissingInput
+from ..evaluation import metrics
+from ..evaluation.features import FeatureExtractor
+from ..evaluation.ruler import ruler_id
+from ..gan.models import TrainedGenerator, class_labels, class_shares, latents
+from ..io import atomic_path, load_model, write_json
+from ..paths import CLASSIFIER, PREPARED, REAL_FEATURES
+from ..tracking.model import generator_file
 
 TRUNCATIONS = (1.0, 0.7, 0.5)
 TRUNCATION_SAMPLES = 2000  # as the training-time FID probe: enough to rank, seconds to score
@@ -46,28 +52,39 @@ def interpolation_latents(latent_dim: int, rows: int, steps: int, seed: int) -> 
     return np.stack([slerp(a, b, np.linspace(0, 1, steps)) for a, b in ends]).astype(np.float32)
 
 
-def interpolations(generator: Generator, rows: int = 8, steps: int = 10, seed: int = 0) -> np.ndarray:
+def interpolations(generator: TrainedGenerator, rows: int = 8, steps: int = 10, seed: int = 0) -> np.ndarray:
     """uint8 (rows, steps, 28, 28); conditional generators keep one class per row (row i: class i mod K)."""
     z = interpolation_latents(generator.latent_dim, rows, steps, seed)
     labels = np.repeat(np.arange(rows) % max(generator.classes, 1), steps).astype(np.int32)
     return to_uint8(generator.draw(z.reshape(rows * steps, -1), labels)).reshape(rows, steps, 28, 28)
 
 
-def class_morph(generator: Generator, steps: int = 10, seed: int = 0) -> np.ndarray:
+def class_morph(generator: TrainedGenerator, steps: int = 10, seed: int = 0) -> np.ndarray:
     """uint8 (classes, steps, 28, 28): row c moves one z's class embedding from class c to c + 1."""
     embedding = next(layer for layer in generator.model.layers if isinstance(layer, keras.layers.Embedding))
     by_vector = keras.Model([generator.model.inputs[0], embedding.output], generator.model.output)
     table = np.asarray(embedding.embeddings)
     t = np.linspace(0, 1, steps)[:, None]
-    vectors = np.concatenate([(1 - t) * table[c] + t * table[(c + 1) % len(table)] for c in range(len(table))])
-    z = np.repeat(np.random.default_rng(seed).standard_normal((1, generator.latent_dim)), len(vectors), axis=0)
+    vectors = np.concatenate(
+        [(1 - t) * table[c] + t * table[(c + 1) % len(table)] for c in range(len(table))]
+    )
+    z = np.repeat(
+        np.random.default_rng(seed).standard_normal((1, generator.latent_dim)), len(vectors), axis=0
+    )
     images = by_vector([z.astype(np.float32), vectors.astype(np.float32)], training=False)
     return to_uint8(images).reshape(len(table), steps, 28, 28)
 
 
-def truncation_tradeoff(generator: Generator, extractor, test_features: np.ndarray, test_labels: np.ndarray,
-                        n: int = TRUNCATION_SAMPLES, seed: int = 0, truncations=TRUNCATIONS,
-                        shares=None) -> tuple[dict[float, np.ndarray], list[dict]]:
+def truncation_tradeoff(
+    generator: TrainedGenerator,
+    extractor,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    n: int = TRUNCATION_SAMPLES,
+    seed: int = 0,
+    truncations=TRUNCATIONS,
+    shares=None,
+) -> tuple[dict[float, np.ndarray], list[dict]]:
     """Images (uint8 (n, 28, 28)) per psi, and a table row per psi: FID vs `test_features`, recall
     vs n of them in their classes' shares. `shares`: the training set's class shares (None: equal)."""
     z = latents(generator.latent_dim, n, seed)
@@ -78,8 +95,14 @@ def truncation_tradeoff(generator: Generator, extractor, test_features: np.ndarr
         images[psi] = to_uint8(generator.draw(generator.truncate(z, psi), labels))
         features = extractor.features(images[psi])
         _, recall = metrics.precision_recall(real, features)
-        table.append({"truncation": psi, "fid": round(metrics.fid(features, test_features), 3),
-                      "recall": round(recall, 4), "n": n})
+        table.append(
+            {
+                "truncation": psi,
+                "fid": round(metrics.fid(features, test_features), 3),
+                "recall": round(recall, 4),
+                "n": n,
+            }
+        )
     return images, table
 
 
@@ -88,22 +111,83 @@ def save_strip_and_gif(png: Path, gif: Path, frames: np.ndarray, milliseconds: i
     frame t shows every row at step t (forth and back, looping)."""
     rows, steps = frames.shape[:2]
     plots.save_grid(png, frames.reshape(rows * steps, 28, 28), rows, steps)
-    pictures = [Image.fromarray(plots.image_grid(frames[:, t], 1, rows)).resize(
-        ((rows * 29 + 1) * 3, 30 * 3), Image.NEAREST) for t in [*range(steps), *range(steps - 2, 0, -1)]]
+    pictures = [
+        Image.fromarray(plots.image_grid(frames[:, t], 1, rows)).resize(
+            ((rows * 29 + 1) * 3, 30 * 3), Image.NEAREST
+        )
+        for t in [*range(steps), *range(steps - 2, 0, -1)]
+    ]
     with atomic_path(gif) as tmp:
-        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0)
+        pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0
+        )
 
 
-def write_figures(generator: Generator, out: Path, extractor, test_features: np.ndarray, test_labels: np.ndarray,
-                  seed: int = 0, n: int = TRUNCATION_SAMPLES, class_names=None, shares=None) -> list[dict]:
+def write_figures(
+    generator: TrainedGenerator,
+    out: Path,
+    extractor,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    seed: int = 0,
+    n: int = TRUNCATION_SAMPLES,
+    class_names=None,
+    shares=None,
+) -> list[dict]:
     """Every figure of this module into `out`; returns the truncation table."""
     out.mkdir(parents=True, exist_ok=True)
-    save_strip_and_gif(out / "interpolation.png", out / "interpolation.gif", interpolations(generator, seed=seed))
+    save_strip_and_gif(
+        out / "interpolation.png", out / "interpolation.gif", interpolations(generator, seed=seed)
+    )
     if generator.conditional:
         morph = class_morph(generator, seed=seed)
         names = class_names or [str(c) for c in range(len(morph))]
-        plots.save_grid(out / "class_morph.png", morph.reshape(-1, 28, 28), *morph.shape[:2],
-                        row_labels=[f"{a} → {b}" for a, b in zip(names, [*names[1:], names[0]])])
-    images, table = truncation_tradeoff(generator, extractor, test_features, test_labels, n, seed, shares=shares)
+        plots.save_grid(
+            out / "class_morph.png",
+            morph.reshape(-1, 28, 28),
+            *morph.shape[:2],
+            row_labels=[f"{a} → {b}" for a, b in zip(names, [*names[1:], names[0]], strict=True)],
+        )
+    images, table = truncation_tradeoff(
+        generator, extractor, test_features, test_labels, n, seed, shares=shares
+    )
     plots.save_truncation(out / "truncation.png", {psi: grid[:64] for psi, grid in images.items()}, table)
     return table
+
+
+def command(args) -> None:
+    """`fashiongan explore`: write_figures for --model into --out, the truncation table in truncation.json."""
+    for path in (CLASSIFIER, REAL_FEATURES):
+        if not path.is_file():
+            raise MissingInput(
+                f"{path}: missing; the truncation FIDs use the pipeline's classifier: "
+                "run `dvc repro reference` first"
+            )
+    generator = TrainedGenerator(load_model(generator_file(args.model)))
+    out = Path(args.out)
+    shares = None  # equal shares, unless this is the pipeline's data (then its training set's, as evaluate)
+    if generator.conditional and PREPARED.is_file():
+        train_labels = np.load(PREPARED)["train_labels"]
+        if train_labels.max() < generator.classes:
+            shares = class_shares(train_labels, generator.classes)
+    if generator.conditional:
+        drawn_by = f"their shares in {PREPARED}" if shares is not None else "equal shares"
+        print(f"explore: classes drawn by {drawn_by}")
+    real = np.load(REAL_FEATURES)
+    table = write_figures(
+        generator,
+        out,
+        FeatureExtractor(load_model(CLASSIFIER)),
+        real["test_features"],
+        real["test_labels"],
+        args.seed,
+        shares=shares,
+    )
+    measured_with = ruler_id(CLASSIFIER)
+    write_json(out / "truncation.json", [row | {"ruler": measured_with} for row in table])
+    for row in table:
+        print(
+            f"explore: truncation {row['truncation']:g}: FID {row['fid']:.2f}, recall {row['recall']:.3f} "
+            f"(n={row['n']})"
+        )
+    print(f"explore: {', '.join(sorted(p.name for p in out.iterdir()))} -> {out}")

@@ -1,0 +1,118 @@
+"""The cost of MLflow's system-metrics monitor, which `train` starts for its run, on the default training
+step, measured side by side in one process: the same trainer (params.yaml's model and training, through
+`fit` as train runs it) trains blocks of the same step count, alternately without and with the monitor
+sampling into the run. The monitor samples at MLflow's default interval unless --interval says otherwise.
+
+    python bench/system_metrics.py [--blocks 6] [--seconds 10] [--interval 10]
+Writes reports/bench/system_metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+from fashiongan.runtime import quiet_tensorflow
+
+quiet_tensorflow()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from train_throughput import make_trainer, steps_per_second  # noqa: E402  (bench/, next to this file)
+
+from fashiongan import config  # noqa: E402
+from fashiongan.data.sources import load_arrays, locate  # noqa: E402
+from fashiongan.gan.loop import fit  # noqa: E402
+from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
+from fashiongan.tracking.run import start_run, system_metrics_monitor  # noqa: E402
+
+OUT = BENCH / "system_metrics.json"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--blocks", type=int, default=6, help="timed blocks, half of them with the monitor")
+    parser.add_argument("--seconds", type=float, default=10.0, help="target length of one block")
+    parser.add_argument("--interval", type=float, default=10.0, help="the monitor's sampling interval (s)")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    cfg = config.load(args.params)
+    source = locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
+    arrays = load_arrays(source)
+    images, labels = arrays["train_images"], arrays["train_labels"]
+    trainer, _ = make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)
+
+    def train(steps):
+        # From step 0 each time: every block runs the same chunks (fit cuts one at each epoch's end),
+        # so none is traced after the untimed first block.
+        trainer.step.assign(0)
+        fit(trainer, images, labels, steps, [], lambda first, rows: None)
+
+    chunk = cfg.train.steps_per_call
+    train(chunk)  # tracing
+    rate = steps_per_second(train, 2 * chunk)
+    steps = max(chunk, round(rate * args.seconds / chunk) * chunk)  # whole compiled calls per block
+    train(steps)  # traces the chunks of a block
+
+    with tempfile.TemporaryDirectory() as store:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
+        os.environ["DVC_ROOT"] = store
+        os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = str(args.interval)  # MLflow reads it first
+        run = start_run("bench", system_metrics=False)  # a monitor per monitored block, below
+        rates, monitors = {"off": [], "on": []}, []
+        for block in range(args.blocks):
+            monitored = block % 2 == 1  # off, on, off, on, ...: a drift in speed hits both alike
+            monitor = system_metrics_monitor(run.client, run.run_id, resumed=True) if monitored else None
+            rates["on" if monitored else "off"].append(steps_per_second(train, steps))
+            if monitor is not None:
+                monitor.finish()
+                monitors = [type(m).__name__ for m in monitor.monitors]
+        samples = len(run.client.get_metric_history(run.run_id, "system/cpu_utilization_percentage"))
+        run.end()
+        del os.environ["MLFLOW_TRACKING_URI"], os.environ["DVC_ROOT"]
+        del os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"]
+
+    median = {name: float(np.median(r)) for name, r in rates.items()}
+    ratio = median["on"] / median["off"]
+    spread = {name: (min(r), max(r)) for name, r in rates.items()}
+    print(
+        f"{cfg.model.arch} batch {cfg.train.batch_size}, {len(rates['off'])}+{len(rates['on'])} blocks of "
+        f"{steps} steps, sampling every {args.interval:g} s ({', '.join(monitors)}; {samples} samples logged)"
+    )
+    for name in ("off", "on"):
+        low, high = spread[name]
+        print(f"monitor {name:3}: {median[name]:.2f} steps/s (blocks {low:.2f} to {high:.2f})")
+    print(
+        f"on/off = {ratio:.3f} (the blocks without the monitor spread by "
+        f"{100 * (spread['off'][1] - spread['off'][0]) / median['off']:.1f}% of their median)"
+    )
+
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+        },
+        "arch": cfg.model.arch,
+        "batch_size": cfg.train.batch_size,
+        "steps_per_block": steps,
+        "sampling_interval_s": args.interval,
+        "monitors": monitors,
+        "samples_logged": samples,
+        "steps_per_s": {"off": median["off"], "on": median["on"]},
+        "ratio_on_over_off": ratio,
+        "blocks": {name: [round(x, 3) for x in r] for name, r in rates.items()},
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""The generator as an MLflow model: logged from its .keras file, registered, fetched back. Every call
+goes through the run's MlflowClient or names the store: nothing starts a fluent run, and MLflow's
+process-wide tracking URI is set only around the two calls that read it whatever they are given (see
+_process_store), and put back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+from ..errors import ModelFileError, TrackingError
+from ..io import file_digest
+from ..paths import RUN_FILE
+from .outage import masked, survives_outage
+from .store import tracking_uri
+
+# The model URIs that name a model in the tracking store, as opposed to a file or another store's URI.
+STORE_URIS = ("runs:/", "models:/")
+# The registry alias on the best generator of a registered model (by FID, among one ruler's versions):
+# models:/<name>@champion.
+CHAMPION = "champion"
+
+
+def model_description(metrics: dict) -> str:
+    """What a registered generator version says of itself: evaluate's headline metrics."""
+    return (
+        f"FID {metrics['fid']:.3f} (real-data floor {metrics['fid_real']:.3f}, n={metrics['n']}); "
+        f"KID {metrics['kid']:.4f}, precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}"
+    )
+
+
+@contextlib.contextmanager
+def without_type_hint_warning():
+    """Logging or loading the generator, MLflow warns that its predict has no type hints: the signature
+    is logged, so it needs none. MLflow shows the warning under its own "once" filter, which overrides
+    an "ignore" filter: drop it where it is shown."""
+    with warnings.catch_warnings():  # puts warnings.showwarning back on leaving
+        show = warnings.showwarning
+        warnings.showwarning = lambda message, *args, **kwargs: (
+            None if "type hints to the `predict`" in str(message) else show(message, *args, **kwargs)
+        )
+        yield
+
+
+@contextlib.contextmanager
+def _process_store(uri: str):
+    """MLflow's process-wide tracking URI set to `uri` for the block, then put back as it was (with
+    MLFLOW_TRACKING_URI, which mlflow.set_tracking_uri sets too). For the two calls that take a store and
+    still resolve models:/ URIs in the process-wide one (MLflow's own TODOs say so): downloading a
+    models:/ URI (ModelsArtifactRepository), and registering a version from the logged model's
+    models:/<id> URI in a SQL registry (the source from which the MLflow UI links the version to it)."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    previous, environment = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if environment is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
+
+
+def model_directory(spec: str) -> str:
+    """A local copy of the model that an MLflow model URI names (runs:/<id>/generator,
+    models:/<name>/<version>, models:/<name>@<alias>), downloaded from the tracking store; any other
+    spec (a path, another store's URI) as it is."""
+    if not spec.startswith(STORE_URIS):
+        return spec
+    import mlflow
+
+    uri = tracking_uri()
+    try:
+        with _process_store(uri):  # where MLflow resolves models:/ URIs, whatever it is given
+            return mlflow.artifacts.download_artifacts(artifact_uri=spec, tracking_uri=uri, registry_uri=uri)
+    except Exception as e:  # MLflow raises several kinds for an unknown run, model or version
+        raise ModelFileError(
+            f"{spec}: not found in MLflow store {masked(uri)} "
+            f"({masked(str(e).splitlines()[0] if str(e) else type(e).__name__)})"
+        ) from None
+
+
+def generator_file(spec: str) -> Path:
+    """A generator's .keras file from a path, or from an MLflow model URI in the tracking store."""
+    if not spec.startswith(STORE_URIS):
+        return Path(spec)
+    found = sorted(Path(model_directory(spec)).glob("artifacts/*.keras"))
+    if not found:
+        raise ModelFileError(f"{spec}: the model holds no .keras generator (is it a fashiongan generator?)")
+    return found[0]
+
+
+def generator_model(run):
+    """The model named "generator" this run already holds (a LoggedModel), or None."""
+    from mlflow.entities import LoggedModelStatus
+
+    experiment_id = run.client.get_run(run.run_id).info.experiment_id
+    found = run.client.search_logged_models(
+        [experiment_id], filter_string=f"source_run_id = '{run.run_id}' AND name = 'generator'"
+    )
+    # not one a crash left half-made
+    return next((m for m in found if m.status == LoggedModelStatus.READY), None)
+
+
+@survives_outage
+def log_generator(run, path: Path, register_as: str | None = None, description: str = "") -> str:
+    """The .keras generator as an MLflow pyfunc model (signature and input example included),
+    optionally registered; returns the model URI. A run holds one generator: when it holds
+    one already (evaluate run again), that one is returned, provided it is this very file."""
+    logged = generator_model(run)
+    if logged is None:
+        logged = _log_generator_model(run, path)
+    elif file_digest(held := generator_file(logged.model_uri)) != file_digest(path):
+        raise TrackingError(
+            f"{path} (sha256 {file_digest(path)[:12]}) is not the generator MLflow run {run.run_id} holds "
+            f"({logged.model_uri}, sha256 {file_digest(held)[:12]}): {RUN_FILE} and {path} come from "
+            "different trainings; restore the pair (`dvc checkout`) or train again "
+            "(`dvc repro --force train`)"
+        )
+    if register_as:
+        register_generator(run, logged, register_as, description)
+    return logged.model_uri
+
+
+def register_generator(run, logged, name: str, description: str) -> int | None:
+    """Register the run's generator `logged` (a LoggedModel) as model `name`, unless a version of
+    `name` comes from this run already, tagged with the run's FID (metric eval.fid) and ruler (tag
+    ruler) where it has them; then crown the champion. Returns the new version, or None."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    client, version = run.client, None
+    if not any(v.name == name for v in client.search_model_versions(f"run_id = '{run.run_id}'")):
+        try:
+            client.create_registered_model(name)
+        except MlflowException as e:  # registered by an earlier run (or by another evaluate just now)
+            if e.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
+        run.flush()  # evaluate's metrics, sent in the background
+        held = client.get_run(run.run_id).data
+        tags = {"fid": held.metrics.get("eval.fid"), "ruler": held.tags.get("ruler")}
+        with _process_store(client.tracking_uri):
+            version = client.create_model_version(
+                name,
+                logged.model_uri,
+                run_id=run.run_id,
+                description=description,
+                model_id=logged.model_id,
+                tags={key: value for key, value in tags.items() if value is not None},
+            ).version
+    crown_champion(client, name)
+    return version
+
+
+def crown_champion(client, name: str) -> None:
+    """Point the alias champion at the version of `name` with the lowest FID among those measured with
+    the newest version's ruler (the earliest of equals): FIDs of two rulers are not comparable. Left
+    where it is when the newest version has no ruler or none of its ruler's versions has an FID."""
+    versions = client.search_model_versions(f"name = '{name}'")
+    ruler = max(versions, key=lambda v: int(v.version)).tags.get("ruler")
+    rivals = [v for v in versions if ruler is not None and v.tags.get("ruler") == ruler and "fid" in v.tags]
+    if rivals:
+        best = min(rivals, key=lambda v: (float(v.tags["fid"]), int(v.version)))
+        client.set_registered_model_alias(name, CHAMPION, best.version)
+
+
+def _log_generator_model(run, path: Path):
+    """Log the generator as the run's pyfunc model "generator" and return it (a LoggedModel). The steps
+    of mlflow.pyfunc.log_model (Model.log), through the run's client: log_model takes the store from
+    MLflow's process-wide tracking URI, whatever run it is given."""
+    from importlib.metadata import version
+
+    import keras
+    import mlflow
+    import numpy as np
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model, ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    from ..gan.models import TrainedGenerator
+    from ..io import load_model
+
+    generator = TrainedGenerator(load_model(path))
+    inputs = [TensorSpec(np.dtype(np.float32), (-1, generator.latent_dim), "z")]
+    example = {"z": np.random.default_rng(0).standard_normal((2, generator.latent_dim)).astype(np.float32)}
+    if generator.conditional:
+        inputs.append(TensorSpec(np.dtype(np.int32), (-1,), "label"))
+        example["label"] = np.array([0, generator.classes - 1], np.int32)  # the first and last class
+    signature = ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28, 1))]))
+    client = run.client
+    experiment_id = client.get_run(run.run_id).info.experiment_id
+    logged = client.create_logged_model(experiment_id, name="generator", source_run_id=run.run_id)
+    try:
+        client.log_outputs(run.run_id, [LoggedModelOutput(logged.model_id, step=0)])  # the run's model tab
+        with tempfile.TemporaryDirectory() as directory, without_type_hint_warning():
+            local = Path(directory) / "generator"
+            mlflow.pyfunc.save_model(
+                local,
+                mlflow_model=Model(
+                    artifact_path=logged.artifact_location,
+                    run_id=run.run_id,
+                    model_uuid=logged.model_id,
+                    model_id=logged.model_id,
+                ),
+                python_model=str(Path(__file__).with_name("pyfunc.py")),
+                artifacts={"generator": str(path)},
+                model_config={"conditional": generator.conditional, "classes": generator.classes},
+                signature=signature,
+                input_example=example,
+                pip_requirements=[
+                    f"tensorflow=={version('tensorflow')}",
+                    f"keras=={keras.__version__}",
+                    f"mlflow=={mlflow.__version__}",
+                ],
+            )
+            client.log_model_artifacts(logged.model_id, str(local))
+    except Exception:
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    return client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)

@@ -1,0 +1,165 @@
+"""`fashiongan tracking sync`: re-send what a run missed while the store was away."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..errors import MissingInput, TrackingError
+from ..paths import (
+    DATA_REPORT,
+    FID_LOG,
+    GENERATOR,
+    GRID,
+    HISTORY_LOG,
+    LOSSES_PLOT,
+    METRICS,
+    RUN_FILE,
+    TRAIN_STATE,
+    TRAIN_SUMMARY,
+    evaluation_files,
+)
+from .model import model_description
+from .outage import masked, one_line_errors
+from .run import Run, restore_run
+from .store import tracking_uri
+
+
+def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dict[str, int]]:
+    """Send the points of each series past the last step MLflow holds (after an outage).
+    Returns how many were sent and, per series, the last step MLflow now holds. Idempotent: a
+    second call sends nothing."""
+    missing, held = {}, {}
+    for name, points in series.items():
+        last = run.last_step(name)
+        missing[name] = [(step, value) for step, value in points if step > last]
+        held[name] = max([last, *(step for step, _ in missing[name])])
+    run.log_series(missing)
+    run.flush()
+    if run.lost:
+        raise TrackingError(f"MLflow store {masked(tracking_uri())}: {run.lost}")
+    return sum(len(points) for points in missing.values()), held
+
+
+def sync_saved(enabled: bool, register_as: str | None = None) -> str:
+    """`fashiongan tracking sync`: send the latest training run what its MLflow run missed while
+    the store was away, from the outputs on disk: the per-step metrics, train's summary and loss
+    curves, the training and test datasets (from prepare's report), sample's grid, evaluate's
+    metrics, figures and generator model (registered as `register_as` if given), and the status
+    FINISHED once evaluate has finished. Only what the run lacks is sent, so a second call sends
+    nothing. The sample grids logged while training are drawn by the training loop and kept
+    nowhere on disk: the line says how many are lost."""
+    from mlflow.tracking import MlflowClient
+
+    if not enabled:
+        return "tracking.enabled is false: nothing to sync"
+    run_id = json.loads(TRAIN_STATE.read_text()).get("run_id") if TRAIN_STATE.is_file() else None
+    if run_id is None:
+        raise MissingInput(f"{TRAIN_STATE}: no tracked training run to sync; run `dvc repro` first")
+    series, files, metrics = _saved_outputs(run_id)
+    uri = tracking_uri()
+    with one_line_errors(uri):
+        run = Run(MlflowClient(uri), run_id)
+        restore_run(run.client, run_id)  # not run.reopen(): a store that is down stops this command
+        count, held = sync(run, series)
+        missing = [
+            (path, directory)
+            for path, directory in files
+            if f"{directory}/{path.name}" not in run.artifact_names(directory)
+        ]
+        for path, directory in missing:
+            run.log_artifact(path, directory)
+        sent = [f"{directory}/{path.name}" for path, directory in missing] + _send_datasets(
+            run, bool(metrics)
+        )
+        if metrics:
+            sent += _finish(run, metrics, register_as)
+        lost = _lost_sample_grids(run, max(held.values(), default=0))  # the last step of training
+    if run.lost:
+        raise TrackingError(f"MLflow store {masked(uri)}: {run.lost}")
+    return (
+        f"tracking sync: {count} metric values sent to run {run_id} in {masked(uri)}"
+        + (f"; also sent {', '.join(sent)}" if sent else "; nothing else was missing")
+        + (
+            f"; {len(lost)} sample grids logged while training (steps {lost[0]} to {lost[-1]}) are lost: "
+            "training draws them and keeps them nowhere on disk"
+            if lost
+            else ""
+        )
+    )
+
+
+def _saved_outputs(run_id: str) -> tuple[dict, list[tuple[Path, str]], dict]:
+    """What the stages wrote to disk for run `run_id`: the metric series, the files to log (with
+    their artifact directory) and evaluate's metrics ({} if evaluate has not finished that run)."""
+    from ..io import StepLog
+
+    # train writes its run file last, once finished; sample and evaluate run after it and append to
+    # the run it names: an output of theirs older than the run file came from an earlier run.
+    trained = RUN_FILE.is_file() and json.loads(RUN_FILE.read_text()).get("run_id") == run_id
+
+    def of_this_run(path: Path, after_train: bool = True) -> bool:
+        return (
+            trained
+            and path.is_file()
+            and (not after_train or path.stat().st_mtime >= RUN_FILE.stat().st_mtime)
+        )
+
+    series = StepLog.open(HISTORY_LOG).series() | {"fid": StepLog.open(FID_LOG).series()["fid"]}
+    if of_this_run(TRAIN_SUMMARY, after_train=False):
+        summary = json.loads(TRAIN_SUMMARY.read_text())
+        series |= {f"train.{k}": [(summary["steps"], v)] for k, v in summary.items() if k != "ruler"}
+    metrics = json.loads(METRICS.read_text()) if of_this_run(METRICS) else {}
+    series |= {f"eval.{k}": [(0, v)] for k, v in metrics.items() if k != "ruler"}  # the ruler is a tag
+    files = []
+    if of_this_run(LOSSES_PLOT, after_train=False):
+        files.append((LOSSES_PLOT, "figures"))
+    if of_this_run(GRID):
+        files.append((GRID, "samples"))
+    files += [(path, "evaluation") for path in evaluation_files() if metrics and of_this_run(path)]
+    return series, files, metrics
+
+
+def _send_datasets(run: Run, evaluated: bool) -> list[str]:
+    """Log the datasets (training, and evaluation once evaluate has finished) that the run lacks,
+    from prepare's report if it is the one this training read: written before train recorded its
+    state (a later `fashiongan prepare` may describe other data)."""
+    if not DATA_REPORT.is_file() or DATA_REPORT.stat().st_mtime > TRAIN_STATE.stat().st_mtime:
+        return []
+    report, held = json.loads(DATA_REPORT.read_text()), run.dataset_contexts()
+    contexts = ["training", "evaluation"] if evaluated else ["training"]
+    missing = [context for context in contexts if context not in held]
+    for context in missing:
+        run.log_dataset(report, context)
+    return [f"the {context} dataset" for context in missing]
+
+
+def _finish(run: Run, metrics: dict, register_as: str | None) -> list[str]:
+    """What evaluate does last, if the run lacks it: log (and register) the generator, end the run."""
+    description, sent = model_description(metrics), []
+    status = run.client.get_run(run.run_id).info.status
+    if "ruler" in metrics:
+        run.set_tags({"ruler": metrics["ruler"]})
+    if (model := run.generator_model()) is None:
+        uri = run.log_generator(GENERATOR, register_as, description)
+        sent.append(f"the generator model {uri}" + (f" registered as {register_as!r}" if register_as else ""))
+    elif register_as and (version := run.register_generator(model, register_as, description)):
+        sent.append(f"the generator's registration as {register_as!r} version {version}")
+    if status != "FINISHED":
+        run.end("FINISHED")
+    return sent + (["the status FINISHED"] if status != "FINISHED" else [])
+
+
+def _lost_sample_grids(run: Run, last_step: int) -> list[int]:
+    """The training steps up to `last_step` whose sample grid (logged every `train.sample_every`
+    steps) the run lacks."""
+    every = run.client.get_run(run.run_id).data.params.get("train.sample_every")
+    if every is None:  # the store went away before train logged its params
+        return []
+    held = {
+        int(found[1])
+        for name in run.artifact_names("images")
+        if (found := re.match(r"images/samples[+%]step[+%](\d+)[+%]", name))
+    }  # MLflow's log_image file names
+    return [step for step in range(int(every), last_step + 1, int(every)) if step not in held]
