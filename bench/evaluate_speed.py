@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fashiongan import config
+from fashiongan import params
 from fashiongan.paths import (
     BENCH,
     CLASSIFIER,
@@ -33,7 +33,7 @@ OUT = BENCH / "evaluate_speed.json"
 
 
 def main():
-    cfg = config.load("params.yaml")
+    cfg = params.load("params.yaml")
     cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
     if not SAMPLES.exists():
         sys.exit(f"{SAMPLES} missing: run `make run` first")

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from train_throughput import make_trainer, steps_per_second  # noqa: E402  (bench/, next to this file)
 
-from fashiongan import config  # noqa: E402
+from fashiongan import params  # noqa: E402
 from fashiongan.data.sources import load_arrays, locate  # noqa: E402
 from fashiongan.gan.loop import fit  # noqa: E402
 from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
@@ -42,7 +42,7 @@ def main(argv=None):
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
 
-    cfg = config.load(args.params)
+    cfg = params.load(args.params)
     source = locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
     arrays = load_arrays(source)
     images, labels = arrays["train_images"], arrays["train_labels"]

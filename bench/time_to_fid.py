@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fashiongan import config, runtime
+from fashiongan import config, params, runtime
 from fashiongan.evaluation import ruler
 from fashiongan.io import atomic_path, load_model, step_series, write_json
 from fashiongan.paths import BENCH, CLASSIFIER, PARAMS, PREPARED, REAL_FEATURES
@@ -56,7 +56,7 @@ def with_overrides(raw: dict, overrides: dict) -> config.Config:
         for section in sections:
             node = node[section]
         node[key] = value
-    return config.parse(raw)
+    return params.parse(raw)
 
 
 def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, data) -> list[dict]:
@@ -195,7 +195,7 @@ def main(argv=None):
     raw = yaml.safe_load(PARAMS.read_text())
     common = dict(item.split("=", 1) for item in args.set)
     common = {key: yaml.safe_load(value) for key, value in common.items()}
-    base = config.parse(raw)
+    base = params.parse(raw)
     runtime.configure(base.seed, base.runtime)
     arrays = np.load(PREPARED)
     data = (arrays["train_images"], arrays["train_labels"])

@@ -31,7 +31,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fashiongan import config  # noqa: E402
+from fashiongan import params  # noqa: E402
 from fashiongan.data.images import to_unit_range  # noqa: E402
 from fashiongan.data.sources import load_arrays, locate  # noqa: E402
 from fashiongan.gan import models  # noqa: E402
@@ -176,7 +176,7 @@ def main(argv=None):
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
 
-    cfg = config.load(args.params)
+    cfg = params.load(args.params)
     source = locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
     arrays = load_arrays(source)
     images, labels = arrays["train_images"], arrays["train_labels"]
@@ -240,7 +240,7 @@ def main(argv=None):
 
     # The default step as params.yaml sets it against the step of the default before train.lr_decay
     # and train.ema_warmup (both at their old values: constant rates, plain moving average).
-    default = config.load(args.params)
+    default = params.load(args.params)
     before = default.model_copy(
         update={"train": default.train.model_copy(update={"lr_decay": 0.0, "ema_warmup": False})}
     )

@@ -10,7 +10,7 @@ from fashiongan.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
-from fashiongan import config  # noqa: E402
+from fashiongan import params  # noqa: E402
 from fashiongan.data.sources import CLASS_NAMES, DEBIAN_DIR, locate  # noqa: E402
 from fashiongan.paths import RAW_DIR  # noqa: E402
 
@@ -78,4 +78,4 @@ def raw_params():
 
 @pytest.fixture
 def cfg(raw_params):
-    return config.parse(raw_params)
+    return params.parse(raw_params)

@@ -144,13 +144,13 @@ def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, r
     from shapes import CLASS_NAMES as SHAPES
     from shapes import write_shapes
 
-    from fashiongan import config
+    from fashiongan import params
 
     directory = write_shapes(tmp_path / "shapes", train=40, test=20)
     raw_params["data"].update(source=str(directory), class_names=SHAPES)
     raw_params["evaluate"]["n"] = raw_params["sample"]["n"] = raw_params["train"]["fid_samples"] = 20
     raw_params["train"]["batch_size"] = 8
-    config.parse(raw_params)  # valid as written
+    params.parse(raw_params)  # valid as written
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
     (directory / "train-labels-idx1-ubyte").write_bytes(
         b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + b"\x00\x01\x05"
@@ -164,7 +164,7 @@ def test_validate_names_the_bad_file_of_a_user_directory_in_one_line(tmp_path, r
 
     raw_params["evaluate"]["n"] = 50
     with pytest.raises(ConfigError, match=r"^evaluate.n: got 50, expected at most 20 \(the test set\)"):
-        config.parse(raw_params)
+        params.parse(raw_params)
 
 
 def test_validate_and_prepare_import_no_tensorflow():

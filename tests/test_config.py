@@ -7,7 +7,7 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from fashiongan import config
+from fashiongan import config, params
 from fashiongan.errors import ConfigError, DataError
 from fashiongan.evaluation import metrics
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_params_file_is_valid():
-    config.load(ROOT / "params.yaml")
+    params.load(ROOT / "params.yaml")
 
 
 def test_learning_rates_default_to_the_shared_one(cfg):
@@ -94,7 +94,7 @@ def _mutated(raw, dotted, value):
 )
 def test_bad_values_name_key_value_and_allowed(raw_params, dotted, value, expected):
     with pytest.raises(ConfigError) as err:
-        config.parse(_mutated(raw_params, dotted, value))
+        params.parse(_mutated(raw_params, dotted, value))
     assert str(err.value).startswith(expected)
     assert "\n" not in str(err.value)
 
@@ -105,11 +105,11 @@ def test_unknown_key_suggests_the_close_one(raw_params):
     with pytest.raises(
         ConfigError, match=r"train.learning_rat: unknown key \(did you mean 'train.learning_rate'\?\)"
     ):
-        config.parse(raw)
+        params.parse(raw)
 
 
 def test_an_int_is_a_number_stored_as_a_float(raw_params):
-    cfg = config.parse(_mutated(_mutated(raw_params, "train.learning_rate", 1), "train.lr_g", 2))
+    cfg = params.parse(_mutated(_mutated(raw_params, "train.learning_rate", 1), "train.lr_g", 2))
     assert (cfg.train.learning_rate, cfg.train.g_learning_rate) == (1.0, 2.0)
     assert isinstance(cfg.train.learning_rate, float) and isinstance(cfg.train.lr_g, float)
 
@@ -118,21 +118,21 @@ def test_a_key_that_is_no_string_is_unknown(raw_params):
     raw = copy.deepcopy(raw_params)
     raw["model"][1] = 2
     with pytest.raises(ConfigError, match=r"^model.1: unknown key; allowed: arch, latent_dim, conditional, "):
-        config.parse(raw)
+        params.parse(raw)
 
 
 def test_missing_key(raw_params):
     raw = copy.deepcopy(raw_params)
     del raw["sample"]["seed"]
     with pytest.raises(ConfigError, match="sample.seed: missing key"):
-        config.parse(raw)
+        params.parse(raw)
 
 
 def test_clusters_are_for_unconditional_models_only(raw_params):
     raw = _mutated(raw_params, "model.clusters", 50)
     with pytest.raises(ConfigError, match="model.clusters: got 50, expected 0 with model.conditional true"):
-        config.parse(_mutated(raw, "model.conditional", True))
-    assert config.parse(_mutated(raw, "model.conditional", False)).model.clusters == 50
+        params.parse(_mutated(raw, "model.conditional", True))
+    assert params.parse(_mutated(raw, "model.conditional", False)).model.clusters == 50
 
 
 def test_batch_larger_than_training_set(raw_params):
@@ -140,20 +140,20 @@ def test_batch_larger_than_training_set(raw_params):
     with pytest.raises(
         ConfigError, match="train.batch_size: got 128, expected at most the 100 training images"
     ):
-        config.parse(_mutated(raw, "train.batch_size", 128))
-    config.parse(_mutated(raw, "train.batch_size", 100))
+        params.parse(_mutated(raw, "train.batch_size", 128))
+    params.parse(_mutated(raw, "train.batch_size", 100))
 
 
 def test_invalid_yaml_names_file_and_line(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("seed: 1\ntrain: [unclosed\n")
     with pytest.raises(ConfigError, match=r"params.yaml: invalid YAML at line \d+"):
-        config.load(path)
+        params.load(path)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
-        config.load(tmp_path / "nope.yaml")
+        params.load(tmp_path / "nope.yaml")
 
 
 def test_a_data_source_that_names_no_idx_directory_is_a_params_error(raw_params, tmp_path):
@@ -161,12 +161,12 @@ def test_a_data_source_that_names_no_idx_directory_is_a_params_error(raw_params,
     with pytest.raises(
         ConfigError, match=r"^data.source: .*nowhere: not a directory \(expected fashion-mnist or a"
     ):
-        config.parse(raw_params)
+        params.parse(raw_params)
     raw_params["data"]["source"] = str(tmp_path)
     with pytest.raises(
         ConfigError, match=r"^data.source: .*/train-images-idx3-ubyte: missing \(nor train-images"
     ):
-        config.parse(raw_params)
+        params.parse(raw_params)
 
 
 def _params_text(raw, literals: dict[str, str]) -> str:
@@ -189,7 +189,7 @@ def test_params_yaml_means_to_fashiongan_what_it_means_to_dvc(raw_params, tmp_pa
             {"train.learning_rate": "1e-3", "classifier.learning_rate": "2E-4", "train.lr_decay": ".5"},
         )
     )
-    cfg = config.load(path)
+    cfg = params.load(path)
     assert (cfg.train.learning_rate, cfg.classifier.learning_rate, cfg.train.lr_decay) == (0.001, 0.0002, 0.5)
     dvc = parse_yaml(path.read_text(), str(path))
     assert (dvc["train"]["learning_rate"], dvc["classifier"]["learning_rate"], dvc["train"]["lr_decay"]) == (
@@ -202,7 +202,7 @@ def test_params_yaml_means_to_fashiongan_what_it_means_to_dvc(raw_params, tmp_pa
     path.write_text(_params_text(raw_params, {"tracking.enabled": "yes", "train.ema_warmup": "on"}))
     assert parse_yaml(path.read_text(), str(path))["tracking"]["enabled"] == "yes"
     with pytest.raises(ConfigError, match=r"^train.ema_warmup: got 'on', expected true or false$"):
-        config.load(path)
+        params.load(path)
 
 
 def test_a_key_written_twice_is_invalid_yaml_at_its_second_line(tmp_path):
@@ -213,7 +213,7 @@ def test_a_key_written_twice_is_invalid_yaml_at_its_second_line(tmp_path):
         match=r"^\S*params.yaml: invalid YAML at line 2, column 1: found duplicate key "
         r'"seed" with value "2" \(original value: "1"\)$',
     ):
-        config.load(path)
+        params.load(path)
 
 
 @pytest.mark.parametrize("scalar", ["2001-13-45", "!!float x", "!!int"])
@@ -221,7 +221,7 @@ def test_a_scalar_its_tag_cannot_hold_is_one_line(tmp_path, scalar):
     path = tmp_path / "params.yaml"
     path.write_text(f"seed: {scalar}\n")
     with pytest.raises(ConfigError) as error:
-        config.load(path)
+        params.load(path)
     assert str(error.value).startswith(f"{path}: invalid YAML") and "\n" not in str(error.value)
 
 
@@ -229,8 +229,8 @@ def test_seeds_up_to_2_32_minus_1_are_valid(raw_params):
     with pytest.raises(
         ConfigError, match=r"^seed: got 4294967296, expected an int from 0 to 4294967295 \(2\*\*32 - 1"
     ):
-        config.parse(_mutated(raw_params, "seed", 2**32))
-    assert config.parse(_mutated(raw_params, "seed", 2**32 - 1)).seed == config.SEED_MAX == 2**32 - 1
+        params.parse(_mutated(raw_params, "seed", 2**32))
+    assert params.parse(_mutated(raw_params, "seed", 2**32 - 1)).seed == config.SEED_MAX == 2**32 - 1
     # the bound is numpy's, which keras.utils.set_random_seed and scikit-learn's random_state go through
     np.random.RandomState(config.SEED_MAX)
     with pytest.raises(ValueError):
@@ -242,8 +242,8 @@ def test_evaluate_n_starts_where_the_metrics_work(raw_params):
     with pytest.raises(
         ConfigError, match=r"^evaluate.n: got 9, expected an int >= 10 \(the classifier score"
     ):
-        config.parse(_mutated(raw_params, "evaluate.n", 9))
-    assert config.parse(_mutated(raw_params, "evaluate.n", 10)).evaluate.n == config.EVALUATE_MIN_N == 10
+        params.parse(_mutated(raw_params, "evaluate.n", 9))
+    assert params.parse(_mutated(raw_params, "evaluate.n", 10)).evaluate.n == config.EVALUATE_MIN_N == 10
 
     def scores(count):
         rng = np.random.default_rng(0)
@@ -273,7 +273,7 @@ def test_a_user_directory_is_counted_once_per_load(raw_params, tmp_path, monkeyp
     raw = _own_data_params(raw_params, write_shapes(tmp_path / "shapes", train=40, test=20, gz=True))
     reads = []
     monkeypatch.setattr(config, "source_sizes", lambda source: reads.append(source) or (40, 20))
-    cfg = config.parse(raw)
+    cfg = params.parse(raw)
     assert cfg.train_images == 40 and reads == [raw["data"]["source"]]
 
 
@@ -281,14 +281,14 @@ def test_commands_that_read_no_data_load_params_without_the_data_directory(raw_p
     raw = _own_data_params(raw_params, tmp_path / "gone")
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
-    assert config.load(path, check_data=False).data.source == str(tmp_path / "gone")
+    assert params.load(path, check_data=False).data.source == str(tmp_path / "gone")
     with pytest.raises(
         ConfigError, match=r"^data.source: \S*gone: not a directory \(expected fashion-mnist or a"
     ):
-        config.load(path)
+        params.load(path)
     # what needs no data is still checked
     with pytest.raises(ConfigError, match=r"^evaluate.n: got 20, expected at most sample.n \(10\)$"):
-        config.parse(_mutated(raw, "sample.n", 10), check_data=False)
+        params.parse(_mutated(raw, "sample.n", 10), check_data=False)
 
 
 def test_an_images_file_holding_labels_is_bad_data(raw_params, tmp_path):
@@ -301,7 +301,7 @@ def test_an_images_file_holding_labels_is_bad_data(raw_params, tmp_path):
         match=r"train-images-idx3-ubyte: IDX magic 00000801 \(labels: 1 dimension\), "
         r"expected 00000803 \(images: 3 dimensions\)$",
     ):
-        config.parse(_own_data_params(raw_params, directory))
+        params.parse(_own_data_params(raw_params, directory))
 
 
 def test_the_committed_json_schema_is_the_models_own():

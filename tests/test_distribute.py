@@ -68,12 +68,12 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from fashiongan import config
+    from fashiongan import params
     from fashiongan.gan import distribute, losses, models, trainer as T
     from fashiongan.gan.loop import fit
     from fashiongan.errors import ConfigError
 
-    cfg = config.load(sys.argv[1])
+    cfg = params.load(sys.argv[1])
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 256, (256, 28, 28), dtype=np.uint8), rng.integers(0, 10, 256)
     result = {}

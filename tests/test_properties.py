@@ -8,7 +8,7 @@ from conftest import UNIT_PARAMS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fashiongan import config
+from fashiongan import params
 from fashiongan.data.idx import parse_idx
 from fashiongan.errors import ConfigError, DataError
 
@@ -58,7 +58,7 @@ def test_config_loader_returns_a_config_or_a_config_error(
     else:
         raw[section][key] = value
     try:
-        config.parse(yaml.safe_load(yaml.safe_dump(raw)))
+        params.parse(yaml.safe_load(yaml.safe_dump(raw)))
     except ConfigError as e:
         assert "\n" not in str(e)
 
@@ -97,6 +97,6 @@ def test_any_yaml_text_gives_a_config_or_a_config_error(tmp_path_factory, docume
     path = tmp_path_factory.mktemp("p") / "params.yaml"
     path.write_text(document)
     try:
-        config.load(path)
+        params.load(path)
     except ConfigError as e:
         assert "\n" not in str(e)

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 from fashiongan import lineage
-from fashiongan.config import parse
 from fashiongan.errors import TrainingStateError
 from fashiongan.gan import resume
 from fashiongan.io import write_npz
+from fashiongan.params import parse
 
 
 def checkpoint():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashiongan import config
+from fashiongan import params
 from fashiongan.data.sources import FASHION_MNIST, load_arrays
 from fashiongan.errors import ConfigError, ModelFileError
 from fashiongan.evaluation import card, ruler
@@ -93,7 +93,7 @@ def test_auto_takes_the_shipped_ruler_for_fashion_mnist_and_trains_one_for_other
 def test_classifier_ruler_names_a_ruler_file_in_rulers(raw_params, value, message):
     raw_params["classifier"]["ruler"] = value
     with pytest.raises(ConfigError) as refused:
-        config.parse(raw_params, check_data=False)
+        params.parse(raw_params, check_data=False)
     assert str(refused.value).startswith(message)
 
 

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from .config import load
 from .errors import ConfigError
+from .params import load
 from .runtime import quiet_tensorflow
 
 NO_TENSORFLOW = ("validate", "prepare")  # numpy only: importing TensorFlow would cost them seconds each

@@ -1,13 +1,13 @@
-"""params.yaml -> frozen pydantic models, validated before any heavy work.
+"""The schema of params.yaml: frozen pydantic models, one per section, and the checks of what
+params say about each other.
 
-The models are the schema: each key's type and bounds, with what is allowed as its description
-(also in params.schema.json, for editors). Every error is a `ConfigError` whose message names the
-key, the value and what is allowed, so the CLI can print it as one line and exit 2.
+Each key's type and bounds carry what is allowed as its description (also in params.schema.json,
+for editors); params.py reads the file and turns a pydantic error into one line from them. A
+cross-field check raises `ConfigError` itself, already one line.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import typing
@@ -19,11 +19,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     model_validator,
 )
-from ruamel.yaml import YAML, YAMLError
 
 from .data.sources import CLASS_NAMES, FASHION_MNIST, source_problem, source_sizes
 from .errors import ConfigError
@@ -239,83 +237,6 @@ def _check_data(cfg: Config) -> None:
         raise ConfigError(
             f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} (the test set)"
         )
-
-
-def _keys(loc: tuple) -> list[tuple[type[Section], object]]:
-    """The params keys a pydantic error location names, each with the section it is a key of, down to
-    the first that is no section (what may follow is a union member's tag or a list index)."""
-    keys, section = [], Config
-    for part in loc:
-        keys.append((section, part))
-        field = section.model_fields.get(part)
-        section = field.annotation if field else None
-        if not (isinstance(section, type) and issubclass(section, Section)):
-            break
-    return keys
-
-
-def _error_order(error) -> tuple[int, ...]:
-    """Where an error sits in params.yaml's key order: of each mapping, its unknown keys first, then
-    its keys in declaration order (pydantic reports unknown keys last)."""
-    return tuple(
-        list(section.model_fields).index(key) if key in section.model_fields else -1
-        for section, key in _keys(error["loc"])
-    )
-
-
-def _message(error, raw) -> str:
-    """pydantic's error as one line naming the key, the value and what is allowed."""
-    keys = _keys(error["loc"])
-    dotted = ".".join(str(key) for _, key in keys)
-    if error["type"] in ("extra_forbidden", "invalid_key"):  # invalid_key: a key that is no string
-        section, key = keys[-1]
-        key = error["input"] if error["type"] == "invalid_key" else key
-        prefix = "".join(f"{parent}." for _, parent in keys[:-1])
-        names = list(section.model_fields)
-        close = difflib.get_close_matches(str(key), names, n=1)
-        hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-        shown = key if isinstance(key, str) and key.isprintable() else repr(key)
-        return f"{prefix}{shown}: unknown key{hint}; allowed: {', '.join(names)}"
-    if error["type"] == "missing":
-        return f"{dotted}: missing key"
-    if error["type"] == "model_type":
-        return f"{dotted or 'params'}: expected a mapping, got {error['input']!r}"
-    value = raw
-    for _, key in keys:
-        value = value[key]
-    section, key = keys[-1]
-    return f"{dotted}: got {value!r}, expected {section.model_fields[key].description}"
-
-
-def parse(raw, check_data: bool = True) -> Config:
-    """Validate a params mapping (as loaded from YAML) into a Config. check_data=False skips what
-    needs data.source's files (for commands that read no data: compare, report, generate, tracking)."""
-    try:
-        return Config.model_validate(raw, context={"check_data": check_data})
-    except ValidationError as e:
-        raise ConfigError(_message(min(e.errors(), key=_error_order), raw)) from None
-
-
-def load(path: str | Path = "params.yaml", check_data: bool = True) -> Config:
-    """params.yaml as DVC reads it: ruamel.yaml's safe loader, YAML 1.2 (1e-3 is a number, yes a string)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        raw = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = " ".join(str(getattr(e, "problem", None) or e).split())
-        raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
-    except (
-        ValueError,
-        IndexError,
-    ) as e:  # ruamel's, unmarked, for a scalar its tag cannot hold: 2001-13-45, !!int
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    return parse(raw, check_data)
 
 
 def flatten(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, object]:

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 
 from .. import runtime
-from ..config import load
 from ..data.sources import FASHION_MNIST
 from ..errors import ConfigError, MissingInput, ModelFileError
 from ..io import file_digest, load_model, save_model, write_json
 from ..lineage import git, git_commit
+from ..params import load
 from ..paths import DATA_REPORT, PREPARED
 from . import metrics
 from .features import FeatureExtractor

@@ -71,25 +71,12 @@ def run(cfg: Config) -> None:
     # the ruler of fid.csv's FIDs (resume.restore made sure a resumed run's were measured with it too);
     # none when training measures none: evaluate tags the run with the ruler of its metrics
     ruler_id = ruler.ruler_id(CLASSIFIER) if cfg.train.fid_every and CLASSIFIER.is_file() else None
-    shares = class_shares(labels, classes) if cfg.model.conditional else [1.0]
-    fid_probe = (
-        FidProbe(
-            load_model(CLASSIFIER),
-            np.load(REAL_FEATURES)["test_features"],
-            cfg.model.latent_dim,
-            cfg.train.fid_samples,
-            cfg.seed + 1,
-            shares,
-        )
-        if cfg.train.fid_every and chief
-        else None
-    )
-
     mlflow_run = NoRun()
     try:  # from here on, an error or a signal ends the MLflow run as FAILED or KILLED
         if cfg.tracking.enabled and chief:
             mlflow_run = start_run(cfg.tracking.experiment, state.run_id)
         held = _record_start(cfg, mlflow_run, state, ruler_id, replicas)
+        fid_probe = _fid_probe(cfg, labels, classes) if cfg.train.fid_every and chief else None
         progress = TrainingProgress(
             mlflow_run, state, sampler, fid_probe, held, chief, cfg.model.latent_dim, cfg.seed, classes
         )
@@ -144,6 +131,20 @@ def run(cfg: Config) -> None:
     print(
         f"train: {total_steps - state.start_step} steps in {train_seconds:.0f} s "
         f"({summary['steps_per_second']} steps/s) -> {GENERATOR}"
+    )
+
+
+def _fid_probe(cfg: Config, labels: np.ndarray, classes: int) -> FidProbe:
+    """The training-time FID: loaded after the MLflow run opens, so that a missing classifier
+    ends that run as FAILED rather than leaving no trace of the attempt."""
+    shares = class_shares(labels, classes) if cfg.model.conditional else [1.0]
+    return FidProbe(
+        load_model(CLASSIFIER),
+        np.load(REAL_FEATURES)["test_features"],
+        cfg.model.latent_dim,
+        cfg.train.fid_samples,
+        cfg.seed + 1,
+        shares,
     )
 
 

@@ -35,8 +35,8 @@ def _class_index(label: str, class_names) -> int:
 def command(args) -> None:
     # imported here, not above: cli.py reads MAX_IMAGES for every --help, which must not wait for TensorFlow,
     # matplotlib, pydantic or MLflow
-    from ..config import load
     from ..gan.models import TrainedGenerator, latents
+    from ..params import load
     from ..plots import save_grid
     from ..tracking.model import generator_file
 

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import load
+from ..params import load
 from ..paths import MLFLOW_DB, MLRUNS
 
 
