@@ -11,18 +11,30 @@ SERVER_HOST ?= 127.0.0.1
 SERVER_PORT ?= 5000
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
+# TensorFlow with its CUDA libraries (requirements-gpu.txt) where an NVIDIA driver is found, or with GPU=1;
+# GPU=0 installs the CPU-only set (requirements.txt) even there.
+GPU ?= auto
+NVIDIA_DRIVER_FILE ?= /proc/driver/nvidia/version
+$(if $(filter auto 0 1,$(GPU)),,$(error GPU=$(GPU): expected auto, 0 or 1))
+REQUIREMENTS := $(shell if [ "$(GPU)" = 1 ] || { [ "$(GPU)" = auto ] && { command -v nvidia-smi >/dev/null || \
+  [ -e $(NVIDIA_DRIVER_FILE) ]; }; }; then echo requirements-gpu.txt; else echo requirements.txt; fi)
+# the stamp names the file it installed: choosing the other one re-runs the install
+INSTALLED_FROM := $(shell cat $(VENV)/.installed 2>/dev/null)
+
 SERVE_PORT ?= 5001
 MODEL ?=
 
-.PHONY: help setup data-source browser run test bench report ui server serve remote clean
+.PHONY: FORCE help setup data-source browser run lint test bench report ui server serve remote clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make setup   create .venv, install pinned requirements + the package, dvc init, find the data"
+	@echo "make setup [GPU=auto|1|0]   create .venv, install pinned requirements + the package, dvc init, find the"
+	@echo "             data; with an NVIDIA driver (or GPU=1) TensorFlow's CUDA libraries too (requirements-gpu.txt)"
 	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
-	@echo "make test    setup, then the test suite (unit + end-to-end, 11-15 minutes on 2 cores;"
+	@echo "make lint    ruff check and ruff format --check over the whole tree (rules: pyproject.toml); seconds"
+	@echo "make test    setup and lint, then the test suite (unit + end-to-end, 11-15 minutes on 2 cores;"
 	@echo "             .venv/bin/pytest -m 'not slow' runs the fast part in under a minute)"
-	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput, evaluate"
+	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput, system-metrics cost, evaluate"
 	@echo "             speed, FID by training images seen for named recipes (bench/time_to_fid.py)"
 	@echo "make report [RUNS=N]   reports/index.html comparing the DVC experiments (or the latest N MLflow"
 	@echo "             runs): params, metrics, grids, FID curves; one file that opens offline"
@@ -30,17 +42,18 @@ help:
 	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
 	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro"
 	@echo "make serve [MODEL=runs:/<id>/generator]   serve a generator (default: the latest run's) on"
-	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations (README 'Serve the generator')"
+	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations (README 'Serve a generator over HTTP')"
 	@echo "make remote REMOTE=<url>   make <url> the default DVC remote (a directory, s3://..., ...); commit .dvc/config"
 
 setup: $(VENV)/.installed .dvc/config data-source browser
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: $(REQUIREMENTS) requirements.txt pyproject.toml \
+  $(if $(filter-out $(REQUIREMENTS),$(INSTALLED_FROM)),FORCE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	touch $@
+	echo $(REQUIREMENTS) > $@
 
 .dvc/config: | $(VENV)/.installed
 	test -d .dvc || $(BIN)/dvc init --quiet $$(git rev-parse --git-dir >/dev/null 2>&1 || echo --no-scm)
@@ -73,11 +86,16 @@ run: setup
 	@echo "MLflow: make ui, then open the URL it prints (experiment 'fashiongan'; run id in reports/train/run.json)"
 	@echo "Experiments: source .venv/bin/activate, then dvc exp run -S train.learning_rate=5e-4 (README 'How to experiment')"
 
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/system_metrics.py  # MLflow's system-metrics monitor: training steps/s with it on vs off
 	$(BIN)/dvc repro sample  # evaluate_speed times evaluate on this pipeline's samples
 	$(BIN)/python bench/evaluate_speed.py
 	$(BIN)/python bench/time_to_fid.py  # FID by training images seen, per recipe (~3-6 min per recipe on 2 cores)

@@ -35,6 +35,26 @@ def test_multi_worker_without_tf_config_names_what_is_missing(monkeypatch):
         distribute.make_strategy("multi_worker")
 
 
+def test_training_names_its_device_and_warns_once_when_a_driver_has_no_gpu_in_tensorflow(
+    monkeypatch, tmp_path
+):
+    assert distribute.devices().startswith("CPU (")  # this suite's machines have no GPU in TensorFlow
+    monkeypatch.setattr(distribute.shutil, "which", lambda name: None)
+    monkeypatch.setattr(distribute, "NVIDIA_DRIVER_FILE", tmp_path / "no-driver")
+    assert distribute.missing_gpu_warning() is None  # no driver: the CPU is what this machine has
+    (tmp_path / "driver").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.00\n")
+    monkeypatch.setattr(distribute, "NVIDIA_DRIVER_FILE", tmp_path / "driver")
+    warning = distribute.missing_gpu_warning()
+    assert "TensorFlow sees no GPU" in warning and "make setup GPU=1" in warning and "\n" not in warning
+    monkeypatch.setattr(distribute, "NVIDIA_DRIVER_FILE", tmp_path / "no-driver")
+    monkeypatch.setattr(
+        distribute.shutil, "which", lambda name: "/usr/bin/nvidia-smi" if name == "nvidia-smi" else None
+    )
+    assert distribute.missing_gpu_warning() == warning
+    monkeypatch.setattr(distribute.tf.config, "list_physical_devices", lambda kind=None: ["a GPU"])
+    assert distribute.missing_gpu_warning() is None  # TensorFlow sees the GPU: nothing to fix
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_float32_outputs(cfg, policy):

@@ -2,7 +2,7 @@
 
 A stage `fashiongan <name>` runs `fashiongan.stages.<name>`; its code is that module and every
 `fashiongan` module it imports, transitively (function-level imports included), plus sibling
-files it names as `<module>.py` (MLflow loads mlflow_model.py by path). Package `__init__` files
+files it names as `<module>.py` (MLflow loads tracking/pyfunc.py by path). Package `__init__` files
 (no code) and cli.py (it only dispatches to the stage) are left out. dvc.yaml lists the same
 files as each stage's deps (a test derives them from here), and a resumed `train` checks the
 same files' digests, so DVC and the resume rule agree on what "the same code" is.

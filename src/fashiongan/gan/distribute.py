@@ -9,11 +9,15 @@ any op, so the train stage builds the strategy first.
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import tensorflow as tf
 
 from ..config import STRATEGIES
 from ..errors import ConfigError
+
+NVIDIA_DRIVER_FILE = Path("/proc/driver/nvidia/version")  # what the NVIDIA kernel driver puts there
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -46,3 +50,24 @@ def precision_policy(setting: str) -> str:
         return "float32"
     capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
     return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+
+
+def devices() -> str:
+    """Where training runs, in words: the GPUs TensorFlow sees by name, else the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"CPU ({os.cpu_count()} cores)"
+    names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+    return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({', '.join(sorted(set(names)))})"
+
+
+def missing_gpu_warning() -> str | None:
+    """One line when this machine has an NVIDIA driver but TensorFlow sees no GPU: a CPU-only
+    TensorFlow (requirements.txt) would otherwise train on the CPU without a word."""
+    driver = shutil.which("nvidia-smi") is not None or NVIDIA_DRIVER_FILE.exists()
+    if not driver or tf.config.list_physical_devices("GPU"):
+        return None
+    return (
+        "an NVIDIA driver is present but TensorFlow sees no GPU, so training runs on the CPU: "
+        "`make setup GPU=1` installs TensorFlow's CUDA libraries (requirements-gpu.txt)"
+    )

@@ -106,7 +106,7 @@ class Trainer:
             step=self.step,
             **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
         )
-        self._compiled = {}
+        self._compiled = None
         self._finite = None
 
     def _optimizer(self, learning_rate, updates_per_step):
@@ -193,12 +193,16 @@ class Trainer:
                 average.assign(decay * average + (1.0 - decay) * current)
         self.step.assign_add(1)
 
-    def _steps_function(self, n: int):
-        if n not in self._compiled:
+    def _steps_function(self):
+        """The compiled chunk, traced once per run: the chunk length is a tensor and the metrics go
+        into a buffer of steps_per_call rows (XLA needs static shapes), so the chunks cut short by
+        epoch ends and event steps reuse it instead of tracing a graph per distinct length."""
+        if self._compiled is None:
+            capacity = self.cfg.steps_per_call
 
             @tf.function(jit_compile=self.jit_compile)
-            def run(images, labels, order):
-                history = tf.TensorArray(tf.float32, size=n)
+            def run(n, images, labels, order):
+                history = tf.TensorArray(tf.float32, size=capacity, element_shape=[len(METRIC_NAMES)])
                 for i in tf.range(n):
                     shares = self.strategy.run(self._train_step, args=(images, labels, order))
                     history = history.write(
@@ -207,12 +211,17 @@ class Trainer:
                     self._after_step()
                 return history.stack()
 
-            self._compiled[n] = run
-        return self._compiled[n]
+            self._compiled = run
+        return self._compiled
 
     def run_steps(self, n: int, images, labels, order) -> tf.Tensor:
-        """Run n steps (not crossing an epoch boundary); returns (n, 4) metrics, still on device."""
-        return self._steps_function(n)(images, labels, order)
+        """Run n <= train.steps_per_call steps (not crossing an epoch boundary); returns (n, 4)
+        metrics, still on device."""
+        if not 0 < n <= self.cfg.steps_per_call:
+            raise ValueError(
+                f"a chunk of {n} steps: expected 1 to train.steps_per_call ({self.cfg.steps_per_call})"
+            )
+        return self._steps_function()(tf.constant(n, tf.int32), images, labels, order)[:n]
 
     def steps_per_epoch(self, n_images: int) -> int:
         return steps_per_epoch(self.cfg, n_images)

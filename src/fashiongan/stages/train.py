@@ -49,6 +49,8 @@ def run(cfg: Config) -> None:
     chief = strategy.extended.should_checkpoint  # TensorFlow's rule: the `chief` task, or worker 0
     task = "" if chief else f"{strategy.cluster_resolver.task_type}-{strategy.cluster_resolver.task_id}"
     keras.config.set_dtype_policy(distribute.precision_policy(cfg.train.mixed_precision))
+    if warning := distribute.missing_gpu_warning():
+        print(f"train: warning: {warning}", file=sys.stderr)
     arrays = np.load(PREPARED)
     images = arrays["train_images"]
     labels = conditioning.training_labels(cfg.model, images, arrays["train_labels"], cfg.seed)
@@ -84,6 +86,7 @@ def run(cfg: Config) -> None:
             f"train: {cfg.model.arch}, {total_steps} steps "
             + (f"(resuming at step {state.start_step})" if state.resuming else "(fresh)")
             + (f" on {replicas} replicas" if replicas > 1 else "")
+            + f", on {distribute.devices()}"
             + ("" if chief else f", {task} (not the chief)")
             + (f", MLflow run {mlflow_run.run_id} in {masked(tracking_uri())}" if mlflow_run.run_id else "")
         )

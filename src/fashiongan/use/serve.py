@@ -47,7 +47,7 @@ class Refused(Exception):
 
 class RequestCheck:
     """The model's contract for one /invocations request, checked before MLflow sees it. `generator`
-    is the logged pyfunc model (mlflow_model.Generator), whose checked_inputs are the value checks;
+    is the logged pyfunc model (tracking/pyfunc.Generator), whose checked_inputs are the value checks;
     this adds what a server needs: formats MLflow can read into this model's tensors, and size."""
 
     def __init__(self, generator, max_rows: int):
