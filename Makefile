@@ -34,8 +34,9 @@ help:
 	@echo "make lint    ruff check and ruff format --check over the whole tree (rules: pyproject.toml); seconds"
 	@echo "make test    setup and lint, then the test suite (unit + end-to-end, 11-15 minutes on 2 cores;"
 	@echo "             .venv/bin/pytest -m 'not slow' runs the fast part in under a minute)"
-	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput, system-metrics cost, evaluate"
-	@echo "             speed, FID by training images seen for named recipes (bench/time_to_fid.py)"
+	@echo "make bench   setup, then the benchmarks in bench/ (writes reports/bench/*.json): throughput and FLOPs,"
+	@echo "             system-metrics cost, step profile, evaluate speed, FID by training images seen for named"
+	@echo "             recipes (bench/time_to_fid.py)"
 	@echo "make report [RUNS=N]   reports/index.html comparing the DVC experiments (or the latest N MLflow"
 	@echo "             runs): params, metrics, grids, FID curves; one file that opens offline"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT); prints the URL of the experiment's runs"
@@ -96,6 +97,7 @@ test: setup lint
 bench: setup
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/system_metrics.py  # MLflow's system-metrics monitor: training steps/s with it on vs off
+	$(BIN)/python bench/step_profile.py  # the default step vs the same step with one part taken out; FLOPs
 	$(BIN)/dvc repro sample  # evaluate_speed times evaluate on this pipeline's samples
 	$(BIN)/python bench/evaluate_speed.py
 	$(BIN)/python bench/time_to_fid.py  # FID by training images seen, per recipe (~3-6 min per recipe on 2 cores)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from fashiongan import params
+from fashiongan.io import write_json
 from fashiongan.paths import (
     BENCH,
     CLASSIFIER,
@@ -67,8 +68,7 @@ def main():
     for stage, timings in split.items():
         for name, value in timings.items():
             print(f"  {stage:9s} {name:18s} {value:6.2f} s")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(OUT, result)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ Writes reports/bench/system_metrics.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import tempfile
 
 from fashiongan.runtime import quiet_tensorflow
@@ -21,12 +19,12 @@ quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from train_throughput import make_trainer, steps_per_second  # noqa: E402  (bench/, next to this file)
+from train_throughput import make_trainer, steps_per_second, training_arrays  # noqa: E402  (bench/, next to this file)
 
 from fashiongan import params  # noqa: E402
-from fashiongan.data.sources import load_arrays, locate  # noqa: E402
 from fashiongan.gan.loop import fit  # noqa: E402
-from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
+from fashiongan.io import write_json  # noqa: E402
+from fashiongan.paths import BENCH  # noqa: E402
 from fashiongan.tracking.run import start_run, system_metrics_monitor  # noqa: E402
 
 OUT = BENCH / "system_metrics.json"
@@ -43,9 +41,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     cfg = params.load(args.params)
-    source = locate(RAW_DIR) or sys.exit("Fashion-MNIST not found: run `make setup`")
-    arrays = load_arrays(source)
-    images, labels = arrays["train_images"], arrays["train_labels"]
+    images, labels = training_arrays()
     trainer, _ = make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)
 
     def train(steps):
@@ -109,8 +105,7 @@ def main(argv=None):
         "ratio_on_over_off": ratio,
         "blocks": {name: [round(x, 3) for x in r] for name, r in rates.items()},
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(OUT, result)
     print(f"-> {OUT}")
 
 

@@ -1,0 +1,99 @@
+"""Where the default training step's time goes: the default step against the same step with one
+part taken out, timed side by side in one process (interleaved rounds after warm-up), beside the
+FLOPs TensorFlow's profiler counts in each step's graph.
+
+    python bench/step_profile.py [--rounds 3] [--seconds 8]
+Writes reports/bench/step_profile.json; docs/step_profile.md reads one run of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from fashiongan.runtime import quiet_tensorflow
+
+quiet_tensorflow()
+
+import tensorflow as tf  # noqa: E402
+from train_throughput import (  # noqa: E402  (bench/, next to this file)
+    interleaved,
+    make_trainer,
+    matmul_peak_gflops,
+    profiled_flops_per_step,
+    training_arrays,
+)
+
+from fashiongan import params  # noqa: E402
+from fashiongan.io import write_json  # noqa: E402
+from fashiongan.paths import BENCH  # noqa: E402
+
+OUT = BENCH / "step_profile.json"
+
+# each variant: the default with these model / train keys changed
+VARIANTS = {
+    "default": ({}, {}),
+    "no spectral norm in D": ({"spectral_norm": False}, {}),
+    "no EMA of G": ({}, {"ema": None}),
+    "unconditional (no label embedding or projection)": ({"conditional": False}, {}),
+    "bce loss instead of hinge": ({}, {"loss": "bce"}),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0, help="target length of one timed round")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    cfg = params.load(args.params)
+    images, labels = training_arrays()
+    trainers, runs = {}, {}
+    for name, (model_keys, train_keys) in VARIANTS.items():
+        variant = cfg.model_copy(
+            update={
+                "model": cfg.model.model_copy(update=model_keys),
+                "train": cfg.train.model_copy(update=train_keys),
+            }
+        )
+        trainers[name], runs[name] = make_trainer(
+            variant, variant.model, variant.train.batch_size, images, labels
+        )
+    speeds = interleaved(runs, args.rounds, args.seconds)
+    peak = matmul_peak_gflops()
+    rows = {}
+    print(
+        f"{cfg.model.arch} batch {cfg.train.batch_size}, {args.rounds} interleaved rounds; "
+        f"matmul peak {peak:.0f} GFLOP/s"
+    )
+    for name in VARIANTS:
+        flops = profiled_flops_per_step(trainers[name], images, labels)
+        rate = speeds[name]
+        rows[name] = {
+            "steps_per_s": rate,
+            "rounds": speeds[f"{name}_all"],
+            "mflop_per_step": flops / 1e6,
+            "step_ms": 1000 / rate,
+            "gflops": flops * rate / 1e9,
+        }
+        saved = 1 - speeds["default"] / rate
+        print(
+            f"{name:50} {rate:6.2f} steps/s  {1000 / rate:6.1f} ms/step  {flops / 1e6:6.0f} MFLOP  "
+            f"{flops * rate / 1e9:5.1f} GFLOP/s ({100 * flops * rate / 1e9 / peak:.0f}% of peak)"
+            + ("" if name == "default" else f"  time saved vs default: {100 * saved:+.0f}%")
+        )
+    result = {
+        "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "matmul_peak_gflops": peak},
+        "arch": cfg.model.arch,
+        "batch_size": cfg.train.batch_size,
+        "variants": rows,
+    }
+    write_json(OUT, result)
+    print(f"-> {OUT}")
+
+
+if __name__ == "__main__":
+    main()
