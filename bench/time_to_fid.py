@@ -3,6 +3,7 @@ images, with the FID measured every K images, so that recipes compare on an axis
 changes (images seen = steps x batch) and, beside it, on this machine's seconds.
 
     python bench/time_to_fid.py [--images 300000] [--every 50000] [--recipes before,default] [--seeds 1,2,3]
+                                [--equal-time]
 
 A recipe is a set of params overrides on params.yaml (RECIPES below; `--set key=value` adds
 overrides to every recipe). FID is the training-time probe: --fid-samples generated images from
@@ -16,6 +17,9 @@ same probe) to the figure, e.g. the committed default against an earlier revisio
 
     python bench/time_to_fid.py --recipes '' --history now=reports/train/fid.csv \
         --history before=<(git show REV:reports/train/fid.csv)
+`--equal-time` compares at equal training seconds instead: it first times every recipe's step
+side by side (interleaved rounds), then trains each for --images scaled by its speed relative to
+the first recipe, so a recipe whose step costs 10% more sees about 10% fewer images.
 A schedule that depends on the run's length (train.lr_decay) makes the curve depend on --images.
 """
 
@@ -44,7 +48,14 @@ RECIPES = {
     "default": {},
     "unconditional": {"model.conditional": False},
     "self-conditioned": {"model.conditional": False, "model.clusters": 50},
+    # the screen of docs/results.md: cheap changes with published evidence
+    "top-k": {"train.top_k": 0.5},
+    "adam-beta2": {"train.beta_2": 0.99},
+    "rpgan": {"train.loss": "rpgan"},
+    "rpgan-r1r2": {"train.loss": "rpgan", "train.r1_r2": 0.01},
+    "batch-128": {"train.batch_size": 128},  # more images per second (a larger step fills the CPU better)
 }
+SCREEN = ("top-k", "adam-beta2", "rpgan", "rpgan-r1r2", "batch-128")
 OUT = BENCH / "time_to_fid.json"
 
 
@@ -116,6 +127,23 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     return points
 
 
+def relative_speeds(configs: dict[str, config.Config], data) -> dict[str, float]:
+    """Each recipe's training images per second over the first recipe's, timed side by side."""
+    from train_throughput import interleaved, make_trainer  # bench/, next to this file
+
+    images, labels = data
+    runs = {
+        name: make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)[1]
+        for name, cfg in configs.items()
+    }
+    steps = interleaved(runs, rounds=3, seconds=5.0)
+    rates = {name: steps[name] * cfg.train.batch_size for name, cfg in configs.items()}
+    first = next(iter(configs))
+    for name in configs:
+        print(f"{name}: {rates[name]:.0f} images/s, {rates[name] / rates[first]:.3f}x {first}'s", flush=True)
+    return {name: rates[name] / rates[first] for name in configs}
+
+
 def across_seeds(runs: list[list[dict]]) -> list[dict]:
     """Each FID point as the mean over seeds, with its sample std (0 for one seed)."""
     points = []
@@ -165,7 +193,12 @@ def main(argv=None):
     parser.add_argument("--every", type=int, default=50_000, help="training images between FIDs")
     parser.add_argument("--fid-samples", type=int, default=2000)
     parser.add_argument(
-        "--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}"
+        "--recipes",
+        default=",".join(name for name in RECIPES if name not in SCREEN),
+        help=f"comma-separated, of: {', '.join(RECIPES)}",
+    )
+    parser.add_argument(
+        "--equal-time", action="store_true", help="--images for the first recipe, the rest in its seconds"
     )
     parser.add_argument(
         "--set",
@@ -213,18 +246,29 @@ def main(argv=None):
             ],
         }
     seeds = [int(seed) for seed in args.seeds.split(",") if seed] or [common.get("seed", base.seed)]
-    for name in filter(None, args.recipes.split(",")):
+    names = list(filter(None, args.recipes.split(",")))
+    speeds = {name: 1.0 for name in names}
+    if args.equal_time:
+        speeds = relative_speeds(
+            {name: with_overrides(raw, {**RECIPES[name], **common}) for name in names}, data
+        )
+    for name in names:
         overrides, runs = {**RECIPES[name], **common}, {}
         for seed in seeds:
             print(f"{name}, seed {seed}: {overrides or 'params.yaml as it is'}", flush=True)
             runs[seed] = train_recipe(
                 with_overrides(raw, overrides | {"seed": seed}),
-                args.images,
+                round(args.images * speeds[name]),
                 args.every,
                 args.fid_samples,
                 data,
             )
-        results[name] = {"overrides": overrides, "runs": runs, "points": across_seeds(list(runs.values()))}
+        results[name] = {
+            "overrides": overrides,
+            "relative_speed": round(speeds[name], 3),
+            "runs": runs,
+            "points": across_seeds(list(runs.values())),
+        }
         last = results[name]["points"][-1]
         print(
             f"{name}: FID {last['fid']:.2f} ± {last['fid_std']:.2f} at {last['images']:,} images, "

@@ -8,6 +8,7 @@ from fashiongan.errors import Diverged
 from fashiongan.gan import losses, models
 from fashiongan.gan import trainer as T
 from fashiongan.gan.loop import fit
+from fashiongan.gan.optimizers import DecayToZero
 
 
 def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, spectral_norm=False, **train_overrides):
@@ -58,6 +59,31 @@ def test_steps_update_both_models_and_report_finite_metrics(
         history[:, 2:] * 16 * d_steps
     )  # D's accuracies: images of each batch of 16 it got right, over its steps
     np.testing.assert_array_equal(hits, np.round(hits))
+
+
+def test_rpgan_with_lazy_r1_r2_and_top_k_trains_and_the_penalty_moves_d(cfg, tiny_data):
+    data = tf.constant(tiny_data[0]), tf.constant(tiny_data[1].astype(np.int32)), T.epoch_order(7, 0, 64)
+    options = {"top_k": 0.5, "penalty_every": 2}
+    penalised = small_trainer(cfg, "dcgan", "rpgan", True, True, r1_r2=1.0, **options)
+    plain = small_trainer(cfg, "dcgan", "rpgan", True, True, r1_r2=0.0, **options)
+    assert np.isfinite(penalised.run_steps(3, *data).numpy()).all()
+    plain.run_steps(3, *data)
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(weights(penalised.gan.discriminator), weights(plain.gan.discriminator))
+    )
+
+
+def test_the_lazy_penalty_comes_every_nth_step_scaled_by_n(cfg):
+    tr = small_trainer(cfg, r1_r2=0.1, penalty_every=4)
+    real, fake = tf.random.normal([16, 28, 28, 1]), tf.random.normal([16, 28, 28, 1])
+    labels = tf.zeros([16], tf.int32)
+    tr.step.assign(8)
+    expected = 4 * losses.r1_r2_penalty(lambda x: tr.gan.criticize(x, None), real, fake, 0.1)
+    np.testing.assert_allclose(tr._lazy_penalty(real, fake, labels), expected, rtol=1e-5)
+    assert float(tf.reduce_min(expected)) > 0
+    tr.step.assign(9)
+    np.testing.assert_array_equal(tr._lazy_penalty(real, fake, labels), np.zeros(16))
 
 
 def test_ema_generator_lags_the_generator(cfg, tiny_data):
@@ -115,7 +141,7 @@ def test_same_seed_same_weights_and_resume_is_exact(cfg, tiny_data, tmp_path):
 
 
 def test_decay_to_zero_holds_the_peak_then_falls_linearly_to_zero():
-    schedule = T.DecayToZero(1e-3, updates=100, fraction=0.25)
+    schedule = DecayToZero(1e-3, updates=100, fraction=0.25)
     rates = [float(schedule(step)) for step in (0, 74, 75, 80, 90, 99, 100, 120)]
     np.testing.assert_allclose(
         rates, [1e-3, 1e-3, 1e-3, 0.8e-3, 0.4e-3, 0.04e-3, 0.0, 0.0], rtol=1e-5, atol=1e-12
@@ -160,8 +186,8 @@ class NanFromStep:
             self.calls >= self.step, np.nan, 1.0
         )  # (tf.where of two losses: NaN gradients)
 
-    def g_loss(self, fake_logits):
-        return self.inner.g_loss(fake_logits)
+    def g_loss(self, fake_logits, real_logits=None):
+        return self.inner.g_loss(fake_logits, real_logits)
 
     def d_regularizer(self, *args):
         return self.inner.d_regularizer(*args)

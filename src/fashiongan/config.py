@@ -91,12 +91,18 @@ class ModelConfig(Section):
 class TrainConfig(Section):
     epochs: PositiveInt
     batch_size: PositiveInt
-    loss: Literal["bce", "hinge", "wgan-gp"] = Field(description="one of: bce, hinge, wgan-gp")
+    loss: Literal["bce", "hinge", "wgan-gp", "rpgan"] = Field(
+        description="one of: bce, hinge, wgan-gp, rpgan"
+    )
     learning_rate: PositiveNumber
     lr_g: NullOrPositiveNumber
     lr_d: NullOrPositiveNumber
     beta_1: float = Field(ge=0, lt=1, description="a number in [0, 1)")
+    beta_2: float = Field(gt=0, lt=1, description="a number in (0, 1)")
     gp_weight: float = Field(ge=0, description="a number >= 0")
+    r1_r2: float = Field(ge=0, description="a number >= 0 (0 = off)")
+    penalty_every: PositiveInt
+    top_k: float = Field(gt=0, le=1, description="a number in (0, 1]")
     d_steps: PositiveInt
     lr_decay: float = Field(ge=0, le=1, description="a number in [0, 1] (0 = constant rates)")
     ema: Annotated[float, Field(gt=0, lt=1)] | None = Field(description="null or a number in (0, 1)")

@@ -22,7 +22,9 @@ import tensorflow as tf
 
 from ..config import TrainConfig
 from ..errors import ConfigError
+from .losses import keep_top_k, r1_r2_penalty
 from .models import GAN
+from .optimizers import adam
 
 METRIC_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")
 
@@ -44,21 +46,6 @@ def use_xla(cfg: TrainConfig, arch: str, replicas: int = 1) -> bool:
 def steps_per_epoch(cfg: TrainConfig, n_images: int) -> int:
     """Steps in one pass over n images (the pass ends where a whole step's batches no longer fit)."""
     return n_images // cfg.batch_size // cfg.d_steps
-
-
-class DecayToZero(keras.optimizers.schedules.LearningRateSchedule):
-    """`peak`, then linearly to zero over the last `fraction` of `updates` (Keras's own schedules
-    decay from the first update, or add a warm-up; none holds the rate first)."""
-
-    def __init__(self, peak: float, updates: int, fraction: float):
-        self.peak, self.updates, self.fraction = peak, updates, fraction
-
-    def __call__(self, update):
-        left = (self.updates - tf.cast(update, tf.float32)) / (self.fraction * self.updates)
-        return self.peak * tf.clip_by_value(left, 0.0, 1.0)
-
-    def get_config(self):
-        return {"peak": self.peak, "updates": self.updates, "fraction": self.fraction}
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> tf.Tensor:
@@ -88,8 +75,10 @@ class Trainer:
         if self.cfg.lr_decay and not self.total_steps:
             raise ValueError("train.lr_decay needs the run's total_steps")
         with self.strategy.scope():
-            self.g_optimizer = self._optimizer(self.cfg.g_learning_rate, 1)
-            self.d_optimizer = self._optimizer(self.cfg.d_learning_rate, self.cfg.d_steps)
+            self.g_optimizer = adam(self.cfg, self.cfg.g_learning_rate, updates=self.total_steps or 0)
+            self.d_optimizer = adam(
+                self.cfg, self.cfg.d_learning_rate, updates=(self.total_steps or 0) * self.cfg.d_steps
+            )
             # Optimizer slots must exist before tracing into a while loop / XLA cluster.
             self.g_optimizer.build(self.gan.generator.trainable_variables)
             self.d_optimizer.build(self.gan.discriminator.trainable_variables)
@@ -108,14 +97,6 @@ class Trainer:
         )
         self._compiled = None
         self._finite = None
-
-    def _optimizer(self, learning_rate, updates_per_step):
-        if self.cfg.lr_decay:
-            learning_rate = DecayToZero(learning_rate, self.total_steps * updates_per_step, self.cfg.lr_decay)
-        optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.cfg.beta_1)
-        if keras.config.dtype_policy().name == "mixed_float16":  # bfloat16 needs no scaling
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        return optimizer
 
     @property
     def inference_generator(self) -> keras.Model:
@@ -148,11 +129,15 @@ class Trainer:
             with tf.GradientTape() as tape:
                 real_logits = gan.criticize(real, y)
                 fake_logits = gan.criticize(fake, y)
-                per_example = self.loss.d_loss(real_logits, fake_logits) + self.loss.d_regularizer(
-                    lambda x: gan.criticize(x, y),  # noqa: B023 (called within this iteration)
-                    real,
-                    fake,
-                    self._seed(_STREAM_GP, batch_index * replicas + replica),
+                per_example = (
+                    self.loss.d_loss(real_logits, fake_logits)
+                    + self.loss.d_regularizer(
+                        lambda x: gan.criticize(x, y),  # noqa: B023 (called within this iteration)
+                        real,
+                        fake,
+                        self._seed(_STREAM_GP, batch_index * replicas + replica),
+                    )
+                    + self._lazy_penalty(real, fake, y)
                 )
                 d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
                 scaled = self.d_optimizer.scale_loss(d_loss)  # identity unless float16 loss scaling
@@ -167,7 +152,15 @@ class Trainer:
         ]
         with tf.GradientTape() as tape:
             fake_logits = gan.criticize(gan.generate(z, y, training=True), y)
-            g_loss = tf.nn.compute_average_loss(self.loss.g_loss(fake_logits), global_batch_size=batch)
+            # the relativistic loss pairs each fake with a real image: the last D update's, as D saw
+            # it before that update (no second pass of D over them)
+            per_example = self.loss.g_loss(fake_logits, tf.stop_gradient(real_logits))
+            if cfg.top_k < 1:
+                keep = max(1, round(cfg.top_k * local))
+                per_example = keep_top_k(per_example, fake_logits, keep)
+            g_loss = tf.nn.compute_average_loss(
+                per_example, global_batch_size=batch if cfg.top_k == 1 else keep * replicas
+            )
             scaled = self.g_optimizer.scale_loss(g_loss)
         g_vars = gan.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
@@ -178,6 +171,21 @@ class Trainer:
                 tf.add_n(acc_real) / cfg.d_steps,
                 tf.add_n(acc_fake) / cfg.d_steps,
             ]
+        )
+
+    def _lazy_penalty(self, real, fake, labels):
+        """train.r1_r2's penalty every train.penalty_every steps, times that many (lazy
+        regularisation, Karras et al. 2020: the same strength at a fraction of the cost); else zero."""
+        if not self.cfg.r1_r2:
+            return tf.zeros([tf.shape(real)[0]])
+        every = self.cfg.penalty_every
+        doubled = tf.concat([labels, labels], axis=0)
+        return tf.cond(
+            self.step % every == 0,
+            lambda: (
+                every * r1_r2_penalty(lambda x: self.gan.criticize(x, doubled), real, fake, self.cfg.r1_r2)
+            ),
+            lambda: tf.zeros([tf.shape(real)[0]]),
         )
 
     def _after_step(self):
