@@ -136,12 +136,17 @@ def relative_speeds(configs: dict[str, config.Config], data) -> dict[str, float]
         name: make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)[1]
         for name, cfg in configs.items()
     }
-    steps = interleaved(runs, rounds=3, seconds=5.0)
-    rates = {name: steps[name] * cfg.train.batch_size for name, cfg in configs.items()}
-    first = next(iter(configs))
-    for name in configs:
-        print(f"{name}: {rates[name]:.0f} images/s, {rates[name] / rates[first]:.3f}x {first}'s", flush=True)
-    return {name: rates[name] / rates[first] for name in configs}
+    steps = interleaved(runs, rounds=6, seconds=5.0)
+    first, speeds = next(iter(configs)), {}
+    for name, cfg in configs.items():
+        # the median of each round's ratio: the rounds are interleaved, so one round is one state of the VM
+        ratios = [r / f for r, f in zip(steps[f"{name}_all"], steps[f"{first}_all"])]
+        speeds[name] = float(np.median(ratios)) * cfg.train.batch_size / configs[first].train.batch_size
+        print(
+            f"{name}: {speeds[name]:.3f}x {first}'s images/s (rounds: {np.round(ratios, 3).tolist()})",
+            flush=True,
+        )
+    return speeds
 
 
 def across_seeds(runs: list[list[dict]]) -> list[dict]:
