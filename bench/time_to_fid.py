@@ -46,6 +46,7 @@ RECIPES = {
         "train.lr_decay": 0.0,
     },
     "default": {},
+    "previous-default": {"train.beta_2": 0.999},  # the default until 2026-12-03
     "unconditional": {"model.conditional": False},
     "self-conditioned": {"model.conditional": False, "model.clusters": 50},
     # the screen of docs/results.md: cheap changes with published evidence
@@ -54,8 +55,12 @@ RECIPES = {
     "rpgan": {"train.loss": "rpgan"},
     "rpgan-r1r2": {"train.loss": "rpgan", "train.r1_r2": 0.01},
     "batch-128": {"train.batch_size": 128},  # more images per second (a larger step fills the CPU better)
+    # the weight average does not feed back into training: same seed, same G and D, only the average differs
+    "ema-0.99": {"train.ema": 0.99},
+    "ema-0.995": {"train.ema": 0.995},
+    "ema-0.9995": {"train.ema": 0.9995},
 }
-SCREEN = ("top-k", "adam-beta2", "rpgan", "rpgan-r1r2", "batch-128")
+SCREEN = ("top-k", "adam-beta2", "rpgan", "rpgan-r1r2", "batch-128", "ema-0.99", "ema-0.995", "ema-0.9995")
 OUT = BENCH / "time_to_fid.json"
 
 
