@@ -46,7 +46,6 @@ RECIPES = {
         "train.lr_decay": 0.0,
     },
     "default": {},
-    "previous-default": {"train.beta_2": 0.999},  # the default until 2026-12-03
     "unconditional": {"model.conditional": False},
     "self-conditioned": {"model.conditional": False, "model.clusters": 50},
     # the screen of docs/results.md: cheap changes with published evidence
