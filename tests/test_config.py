@@ -55,7 +55,7 @@ def _mutated(raw, dotted, value):
         ("train.learning_rate", -1.0, "train.learning_rate: got -1.0, expected a positive number"),
         ("train.batch_size", True, "train.batch_size: got True"),
         ("model.arch", "resnet", "model.arch: got 'resnet', expected one of: mlp, dcgan"),
-        ("train.loss", "l2", "train.loss: got 'l2', expected one of: bce, hinge, wgan-gp"),
+        ("train.loss", "l2", "train.loss: got 'l2', expected one of: bce, hinge, wgan-gp, rpgan"),
         ("model.latent_dim", 0, "model.latent_dim: got 0"),
         ("train.beta_1", 1.0, "train.beta_1: got 1.0, expected a number in [0, 1)"),
         ("train.ema", 1.5, "train.ema: got 1.5"),

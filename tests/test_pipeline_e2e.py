@@ -275,7 +275,7 @@ def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
     assert result.returncode != 0
     message = [line for line in result.stderr.splitlines() if line.startswith("fashiongan")]
     assert message == [
-        "fashiongan validate: train.loss: got 'hinged', expected one of: bce, hinge, wgan-gp"
+        "fashiongan validate: train.loss: got 'hinged', expected one of: bce, hinge, wgan-gp, rpgan"
     ], result.stderr
     assert [p.stat().st_mtime_ns for p in outputs] == before
 
