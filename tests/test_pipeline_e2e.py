@@ -151,8 +151,17 @@ def test_generator_is_a_registered_mlflow_model_that_predicts_offline(built):
     uri = f"sqlite:///{repo / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/generator")
-    # the default model is conditional: a latent and a class label per image
-    assert [s.name for s in model.metadata.get_input_schema().inputs] == ["z", "label"]
+    # the signature declares the request by meaning; the default model is conditional
+    assert [p.name for p in model.metadata.signature.params.params] == [
+        "class",
+        "n",
+        "seed",
+        "psi",
+        "seed_to",
+        "format",
+    ]
+    sneakers = model.predict({}, params={"class": "sneaker", "n": 2, "seed": 3})
+    assert sneakers.shape == (2, 28, 28, 1) and -1 <= sneakers.min() < sneakers.max() <= 1
     images = model.predict(
         {
             "z": np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32),

@@ -1,6 +1,8 @@
 """`make serve`: generators logged to a real MLflow store, served from a plain shell (no virtualenv
-on PATH) on a free loopback port, and asked over HTTP as README's curl line does."""
+on PATH) on a free loopback port, and asked over HTTP as README's curl lines do: by meaning (class,
+count, seed, truncation) and by rows of latents, answered as arrays or PNGs."""
 
+import base64
 import http.client
 import io
 import json
@@ -14,24 +16,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from pipeline_repo import copy_repo, env_for, free_port, wait_until_up
 
 from fashiongan.config import ModelConfig
+from fashiongan.data.images import to_uint8
+from fashiongan.data.sources import CLASS_NAMES
 from fashiongan.errors import ModelFileError
+from fashiongan.gan import models
 from fashiongan.gan.models import TrainedGenerator, build_generator
 from fashiongan.io import load_model, save_model
+from fashiongan.plots import save_grid
+from fashiongan.tracking import pyfunc as served_model
 from fashiongan.tracking.model import generator_file
 from fashiongan.tracking.pyfunc import Generator as PyfuncGenerator
 from fashiongan.tracking.run import start_run
-from fashiongan.use import serve
+from fashiongan.use import explore, serve
 
 LATENT = 8
-SERVE_MAX_ROWS = {True: 4, False: None}  # make serve's variable per server; None: the default, 1024 rows
+SERVE_MAX_ROWS = {True: 16, False: None}  # make serve's variable per server; None: the default, 1024 rows
 
 
 def pyfunc(conditional: bool, classes: int = 10) -> PyfuncGenerator:
     model = PyfuncGenerator()
     model.conditional, model.classes, model.latent_dim = conditional, classes, LATENT
+    model.class_names, model.draws_clusters = list(CLASS_NAMES), False
     return model
 
 
@@ -43,6 +52,8 @@ def parquet(**columns) -> bytes:
 
 
 def refusal(content_type, body: bytes, max_rows=4, conditional=True, content_length=None):
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
     """What serve's check answers a request with (a serve.Refused), or None when MLflow may have it."""
     check = serve.RequestCheck(pyfunc(conditional), max_rows)
     try:
@@ -155,11 +166,134 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read():
     assert check.headers("application/json; charset=utf-8", str(check.max_bytes)) == "application/json"
 
 
+def by_meaning(**params) -> dict:
+    return {"inputs": {}, "params": params}
+
+
+@pytest.mark.parametrize(
+    "body, conditional, status, message",
+    [
+        (
+            by_meaning(**{"class": "sneakr", "n": 2}),
+            True,
+            400,
+            "class: got 'sneakr', expected 0-9 or one of: ",
+        ),
+        (by_meaning(**{"class": "10", "n": 2}), True, 400, "class: got '10', expected 0-9 or one of: "),
+        (
+            by_meaning(**{"class": 7, "n": 2}),
+            True,
+            400,
+            "class: got 7, expected a class name or index as a string",
+        ),
+        (
+            by_meaning(n=2),
+            True,
+            400,
+            "class: missing; a conditional generator draws one class: 0-9 or one of: ",
+        ),
+        (by_meaning(**{"class": "bag", "n": 2}), False, 400, "class: this generator is unconditional"),
+        (
+            by_meaning(**{"class": "bag", "n": 5}),
+            True,
+            413,
+            "n: got 5, expected at most 4 per request (the server's --max-rows)",
+        ),
+        (by_meaning(**{"class": "bag", "n": 10**12}), True, 413, "n: got 1000000000000, expected at most 4"),
+        (
+            by_meaning(**{"class": "bag", "n": 2, "psi": 1.5}),
+            True,
+            400,
+            "psi: got 1.5, expected a number in (0, 1]",
+        ),
+        (
+            by_meaning(**{"class": "bag", "n": 2, "psi": 0}),
+            True,
+            400,
+            "psi: got 0, expected a number in (0, 1]",
+        ),
+        (by_meaning(**{"class": "bag", "n": 2, "psi": True}), True, 400, "psi: got True"),
+        (by_meaning(**{"class": "bag", "n": "2"}), True, 400, "n: got '2', expected an integer >= 0"),
+        (by_meaning(**{"class": "bag", "n": 2.0}), True, 400, "n: got 2.0, expected an integer >= 0"),
+        (
+            by_meaning(**{"class": "bag", "n": 2, "seed": -1}),
+            True,
+            400,
+            "seed: got -1, expected an integer >= 0",
+        ),
+        (
+            by_meaning(**{"class": "bag", "n": 2, "format": "jpeg"}),
+            True,
+            400,
+            "format: got 'jpeg', expected one of: array, png, grid",
+        ),
+        (
+            by_meaning(**{"class": "bag", "n": 2, "sed": 3}),
+            True,
+            400,
+            "params: unknown key 'sed'; allowed: class, n, seed",
+        ),
+        (
+            by_meaning(**{"class": "bag"}),
+            True,
+            400,
+            "class: applies to params n (the images to draw), which is missing",
+        ),
+        (by_meaning(seed=3), False, 400, "seed: applies to params n"),
+        (
+            {"inputs": {"z": [ROW], "label": [1]}, "params": {"class": "bag", "n": 1}},
+            True,
+            400,
+            "n: draws its own latents",
+        ),
+        ({"inputs": {}, "params": [1]}, True, 400, "params: not an object"),
+        ({"inputs": {}}, True, 400, "z: missing; expected a list of rows of 8 numbers, or params n"),
+    ],
+)
+def test_a_request_by_meaning_is_refused_in_one_line_naming_its_culprit(body, conditional, status, message):
+    refused = refusal("application/json", body, conditional=conditional)
+    assert refused.status == status and str(refused).startswith(message) and "\n" not in str(refused), refused
+
+
+def test_the_served_model_draws_what_fashiongan_draws():
+    """pyfunc.py is loaded without fashiongan, so it holds its own copies of these: they must agree."""
+    rng = np.random.default_rng(5)
+    assert np.array_equal(served_model.latents(LATENT, 16, 3), models.latents(LATENT, 16, 3))
+    pixels = rng.uniform(-1.2, 1.2, (4, 28, 28, 1)).astype(np.float32)
+    assert np.array_equal(served_model.to_uint8(pixels), to_uint8(pixels))
+    assert served_model.CLUSTER_DRAWING == models.CLUSTER_DRAWING
+    a, b, t = rng.standard_normal(LATENT), rng.standard_normal(LATENT), np.linspace(0, 1, 7)
+    assert np.array_equal(served_model.slerp(a, b, t), explore.slerp(a, b, t))
+    z = rng.standard_normal((5, LATENT)).astype(np.float32)
+    for clusters in (0, 3):
+        config = ModelConfig(
+            arch="mlp", latent_dim=LATENT, conditional=False, spectral_norm=False, clusters=clusters
+        )
+        generator = build_generator(config)
+        if clusters:
+            generator = models.drawing_clusters(generator, [1, 2, 3])
+        trained, model = TrainedGenerator(generator), pyfunc(False)
+        model.draws_clusters = trained.draws_clusters
+        assert np.array_equal(model.truncate(z, 0.7), trained.truncate(z, 0.7))
+    tiles = np.arange(5 * 28 * 28, dtype=np.uint32).reshape(5, 28, 28).astype(np.uint8)
+    grid = served_model.tiled(tiles)
+    assert grid.shape == (2 * 28, 3 * 28) and np.array_equal(grid[28:, 28:56], tiles[4])
+    assert not grid[28:, 56:].any()  # the sixth tile: padding
+
+
 def test_a_well_formed_body_passes():
     z = [[0.0] * LATENT, [1.0] * LATENT]
     assert refusal("application/json", json.dumps({"inputs": {"z": z, "label": [0, 9]}}).encode()) is None
     assert refusal("application/json", json.dumps({"inputs": {"z": z}}).encode(), conditional=False) is None
     assert refusal("application/vnd.apache.parquet", parquet(z=z, label=[0, 9])) is None
+    assert (
+        refusal("application/json", by_meaning(**{"class": "T-shirt-top", "n": 4, "seed": 1, "psi": 0.5}))
+        is None
+    )
+    assert (
+        refusal("application/json", by_meaning(n=4, seed=1, seed_to=2, format="grid"), conditional=False)
+        is None
+    )
     assert (
         refusal("application/json", json.dumps({"inputs": {"z": z * 2, "label": [0] * 4}}).encode()) is None
     )
@@ -202,7 +336,7 @@ def served(tmp_path_factory):
                 path,
             )
             run = start_run("fashiongan")
-            uris[conditional] = run.log_generator(path)
+            uris[conditional] = run.log_generator(path, class_names=CLASS_NAMES)
             run.end()
     return repo, uris, store
 
@@ -315,3 +449,77 @@ def test_a_generator_file_comes_from_a_model_uri_or_one_line_naming_it(served, m
         generator_file("runs:/0123456789abcdef/generator")
     assert str(error.value).startswith("runs:/0123456789abcdef/generator: not found in MLflow store sqlite:")
     assert "\n" not in str(error.value)
+
+
+def decoded(png: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
+
+
+def ask(url: str, **params):
+    return post(url, json.dumps(by_meaning(**params)).encode())
+
+
+@pytest.mark.slow
+def test_make_serve_draws_16_sneakers_at_seed_3_as_fashiongan_generate_does(served, servers, tmp_path):
+    repo, uris, store = served
+    url = f"{servers[True]}/invocations"
+    sneakers = {"class": "sneaker", "n": 16, "seed": 3}
+    status, pngs = ask(url, **sneakers, format="png")
+    assert status == 200, pngs
+    pixels = np.stack([decoded(png) for png in pngs["predictions"]])
+    assert pixels.shape == (16, 28, 28) and pixels.dtype == np.uint8 and pixels.std() > 0
+    status, arrays = ask(url, **sneakers)
+    assert status == 200 and np.array_equal(to_uint8(np.asarray(arrays["predictions"])), pixels)
+    status, grid = ask(url, **sneakers, format="grid")
+    assert status == 200 and np.array_equal(decoded(grid["predictions"][0]), served_model.tiled(pixels))
+    assert ask(url, **sneakers, format="png") == (200, pngs)  # the same request, the same images
+
+    # `fashiongan generate` with the same class, count and seed: the same pictures, in its own grid
+    subprocess.run(
+        [
+            "fashiongan",
+            "generate",
+            "--model",
+            uris[True],
+            "--class",
+            "sneaker",
+            "--n",
+            "16",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "generated.png"),
+        ],
+        cwd=repo,
+        env=env_for(repo) | {"MLFLOW_TRACKING_URI": store},
+        check=True,
+        capture_output=True,
+    )
+    save_grid(tmp_path / "served.png", pixels, 4, 4)
+    generated, served_grid = (
+        np.asarray(Image.open(tmp_path / name)) for name in ("generated.png", "served.png")
+    )
+    assert np.array_equal(generated, served_grid)
+
+    # by index, and any case: the same class; another class or a truncation: other images
+    assert ask(url, **{**sneakers, "class": "7"}, format="png") == (200, pngs)
+    assert ask(url, **{**sneakers, "class": "SNEAKER"}, format="png") == (200, pngs)
+    assert ask(url, **{**sneakers, "class": "bag"}, format="png")[1] != pngs
+    assert ask(url, **sneakers, psi=0.5, format="png")[1] != pngs
+    # an interpolation strip: from seed 3's first latent to seed 4's
+    status, strip = ask(url, **{**sneakers, "n": 5, "seed_to": 4}, format="png")
+    assert status == 200 and len(strip["predictions"]) == 5
+    assert strip["predictions"][0] == pngs["predictions"][0]
+    assert strip["predictions"][-1] == ask(url, **{**sneakers, "seed": 4}, format="png")[1]["predictions"][0]
+
+    for params, status, message in [
+        ({**sneakers, "class": "sneakr"}, 400, "class: got 'sneakr', expected 0-9 or one of: t-shirt/top, "),
+        ({**sneakers, "n": 17}, 413, "n: got 17, expected at most 16 per request (the server's --max-rows)"),
+        ({**sneakers, "psi": 1.5}, 400, "psi: got 1.5, expected a number in (0, 1]"),
+        ({**sneakers, "psi": 0}, 400, "psi: got 0, expected a number in (0, 1]"),
+    ]:
+        assert one_line(ask(url, **params), status).startswith(message)
+    message = one_line(ask(f"{servers[False]}/invocations", **sneakers), 400)
+    assert message == "class: this generator is unconditional; it takes no class"
+    status, answer = ask(f"{servers[False]}/invocations", n=4, seed=3, format="png")
+    assert status == 200 and len(answer["predictions"]) == 4

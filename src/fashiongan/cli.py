@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--n", type=int, default=16, help=f"number of images (default 16, at most {MAX_IMAGES})")
     gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    gen.add_argument(
+        "--psi", type=float, default=1.0, help="truncation in (0, 1]: z scaled by psi (default 1: none)"
+    )
     gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
     gen.set_defaults(func=commands.lazy("fashiongan.use.generate:command", tensorflow=True))
     exp = subcommands.add_parser(

@@ -89,5 +89,6 @@ def compare(args) -> None:
 def tracking_sync(args) -> None:
     from .tracking.sync import sync_saved
 
-    tracking = load(args.params, check_data=False).tracking
-    print(sync_saved(tracking.enabled, tracking.experiment if tracking.register_model else None))
+    cfg = load(args.params, check_data=False)
+    register_as = cfg.tracking.experiment if cfg.tracking.register_model else None
+    print(sync_saved(cfg.tracking.enabled, register_as, cfg.data.class_names))

@@ -128,6 +128,7 @@ def run(cfg: Config) -> None:
         GENERATOR,
         register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,
         description=model_description(result),
+        class_names=cfg.data.class_names,
     )
     mlflow_run.end("FINISHED")
     print(

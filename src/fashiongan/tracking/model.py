@@ -109,13 +109,15 @@ def generator_model(run):
 
 
 @survives_outage
-def log_generator(run, path: Path, register_as: str | None = None, description: str = "") -> str:
-    """The .keras generator as an MLflow pyfunc model (signature and input example included),
-    optionally registered; returns the model URI. A run holds one generator: when it holds
+def log_generator(
+    run, path: Path, register_as: str | None = None, description: str = "", class_names=None
+) -> str:
+    """The .keras generator as an MLflow pyfunc model (save_generator_model: signature, input example,
+    the data's `class_names`), optionally registered; returns the model URI. A run holds one generator: when it holds
     one already (evaluate run again), that one is returned, provided it is this very file."""
     logged = generator_model(run)
     if logged is None:
-        logged = _log_generator_model(run, path)
+        logged = _log_generator_model(run, path, class_names)
     elif file_digest(held := generator_file(logged.model_uri)) != file_digest(path):
         raise TrackingError(
             f"{path} (sha256 {file_digest(path)[:12]}) is not the generator MLflow run {run.run_id} holds "
@@ -170,55 +172,73 @@ def crown_champion(client, name: str) -> None:
         client.set_registered_model_alias(name, CHAMPION, best.version)
 
 
-def _log_generator_model(run, path: Path):
-    """Log the generator as the run's pyfunc model "generator" and return it (a LoggedModel). The steps
-    of mlflow.pyfunc.log_model (Model.log), through the run's client: log_model takes the store from
-    MLflow's process-wide tracking URI, whatever run it is given."""
+def save_generator_model(path: Path, directory: Path, class_names=None, mlflow_model=None) -> None:
+    """Write the .keras generator at `path` as an MLflow pyfunc model directory (what `fashiongan serve
+    --model DIRECTORY` and mlflow.pyfunc.load_model read): the model code (pyfunc.py), the file, its
+    class names (`class_names`, the data's; None: answered by index) and a signature of the request
+    params (pyfunc.PARAMS) with an input example of each kind of request."""
     from importlib.metadata import version
 
     import keras
     import mlflow
     import numpy as np
-    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
-    from mlflow.models import Model, ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
 
     from ..gan.models import TrainedGenerator
     from ..io import load_model
+    from .pyfunc import PARAMS
 
     generator = TrainedGenerator(load_model(path))
-    inputs = [TensorSpec(np.dtype(np.float32), (-1, generator.latent_dim), "z")]
-    example = {"z": np.random.default_rng(0).standard_normal((2, generator.latent_dim)).astype(np.float32)}
-    if generator.conditional:
-        inputs.append(TensorSpec(np.dtype(np.int32), (-1,), "label"))
-        example["label"] = np.array([0, generator.classes - 1], np.int32)  # the first and last class
-    signature = ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28, 1))]))
+    kinds = {str: "string", int: "long", float: "double"}
+    signature = ModelSignature(
+        params=ParamSchema([ParamSpec(key, kinds[type(default)], default) for key, default in PARAMS.items()])
+    )
+    names = list(class_names) if class_names and len(class_names) == generator.classes else None
+    example = {"n": 2, "seed": 0, "format": "png"} | (
+        {"class": names[-1] if names else "0"} if generator.conditional else {}
+    )
+    with without_type_hint_warning():
+        mlflow.pyfunc.save_model(
+            directory,
+            mlflow_model=mlflow_model,
+            python_model=str(Path(__file__).with_name("pyfunc.py")),
+            artifacts={"generator": str(path)},
+            model_config={"conditional": generator.conditional, "classes": generator.classes}
+            | ({"class_names": names} if names else {}),
+            signature=signature,
+            input_example=({}, example),  # MLflow checks it against the signature and runs it
+            pip_requirements=[
+                f"tensorflow=={version('tensorflow')}",
+                f"keras=={keras.__version__}",
+                f"mlflow=={mlflow.__version__}",
+                f"pillow=={version('pillow')}",
+                f"numpy=={np.__version__}",
+            ],
+        )
+
+
+def _log_generator_model(run, path: Path, class_names=None):
+    """Log the generator as the run's pyfunc model "generator" and return it (a LoggedModel). The steps
+    of mlflow.pyfunc.log_model (Model.log), through the run's client: log_model takes the store from
+    MLflow's process-wide tracking URI, whatever run it is given."""
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model
+
     client = run.client
     experiment_id = client.get_run(run.run_id).info.experiment_id
     logged = client.create_logged_model(experiment_id, name="generator", source_run_id=run.run_id)
     try:
         client.log_outputs(run.run_id, [LoggedModelOutput(logged.model_id, step=0)])  # the run's model tab
-        with tempfile.TemporaryDirectory() as directory, without_type_hint_warning():
+        with tempfile.TemporaryDirectory() as directory:
             local = Path(directory) / "generator"
-            mlflow.pyfunc.save_model(
-                local,
-                mlflow_model=Model(
-                    artifact_path=logged.artifact_location,
-                    run_id=run.run_id,
-                    model_uuid=logged.model_id,
-                    model_id=logged.model_id,
-                ),
-                python_model=str(Path(__file__).with_name("pyfunc.py")),
-                artifacts={"generator": str(path)},
-                model_config={"conditional": generator.conditional, "classes": generator.classes},
-                signature=signature,
-                input_example=example,
-                pip_requirements=[
-                    f"tensorflow=={version('tensorflow')}",
-                    f"keras=={keras.__version__}",
-                    f"mlflow=={mlflow.__version__}",
-                ],
+            model = Model(
+                artifact_path=logged.artifact_location,
+                run_id=run.run_id,
+                model_uuid=logged.model_id,
+                model_id=logged.model_id,
             )
+            save_generator_model(path, local, class_names, mlflow_model=model)
             client.log_model_artifacts(logged.model_id, str(local))
     except Exception:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)

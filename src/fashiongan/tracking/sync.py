@@ -42,11 +42,12 @@ def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dic
     return sum(len(points) for points in missing.values()), held
 
 
-def sync_saved(enabled: bool, register_as: str | None = None) -> str:
+def sync_saved(enabled: bool, register_as: str | None = None, class_names=None) -> str:
     """`fashiongan tracking sync`: send the latest training run what its MLflow run missed while
     the store was away, from the outputs on disk: the per-step metrics, train's summary and loss
     curves, the training and test datasets (from prepare's report), sample's grid, evaluate's
-    metrics, figures and generator model (registered as `register_as` if given), and the status
+    metrics, figures and generator model (with the data's `class_names`, registered as `register_as` if
+    given), and the status
     FINISHED once evaluate has finished. Only what the run lacks is sent, so a second call sends
     nothing. The sample grids logged while training are drawn by the training loop and kept
     nowhere on disk: the line says how many are lost."""
@@ -74,7 +75,7 @@ def sync_saved(enabled: bool, register_as: str | None = None) -> str:
             run, bool(metrics)
         )
         if metrics:
-            sent += _finish(run, metrics, register_as)
+            sent += _finish(run, metrics, register_as, class_names)
         lost = _lost_sample_grids(run, max(held.values(), default=0))  # the last step of training
     if run.lost:
         raise TrackingError(f"MLflow store {masked(uri)}: {run.lost}")
@@ -135,14 +136,14 @@ def _send_datasets(run: Run, evaluated: bool) -> list[str]:
     return [f"the {context} dataset" for context in missing]
 
 
-def _finish(run: Run, metrics: dict, register_as: str | None) -> list[str]:
+def _finish(run: Run, metrics: dict, register_as: str | None, class_names) -> list[str]:
     """What evaluate does last, if the run lacks it: log (and register) the generator, end the run."""
     description, sent = model_description(metrics), []
     status = run.client.get_run(run.run_id).info.status
     if "ruler" in metrics:
         run.set_tags({"ruler": metrics["ruler"]})
     if (model := run.generator_model()) is None:
-        uri = run.log_generator(GENERATOR, register_as, description)
+        uri = run.log_generator(GENERATOR, register_as, description, class_names)
         sent.append(f"the generator model {uri}" + (f" registered as {register_as!r}" if register_as else ""))
     elif register_as and (version := run.register_generator(model, register_as, description)):
         sent.append(f"the generator's registration as {register_as!r} version {version}")

@@ -1,4 +1,5 @@
-"""`fashiongan generate`: images from a saved generator (file or MLflow URI) in one PNG grid."""
+"""`fashiongan generate`: images from a saved generator (file or MLflow URI) in one PNG grid; the same
+images as the served model answers for the same class, count, seed and psi."""
 
 from __future__ import annotations
 
@@ -18,18 +19,12 @@ MAX_IMAGES = 2500
 
 
 def _class_index(label: str, class_names) -> int:
-    lowered = [name.lower() for name in class_names]
-    # "t-shirt/top" may be typed t-shirt-top: a slash is awkward on a command line
-    dashed = {name.replace("/", "-"): i for i, name in enumerate(lowered)}
-    names = dashed | {name: i for i, name in enumerate(lowered)}
-    key = label.strip().lower()
-    if key.isdigit() and int(key) < len(class_names):
-        return int(key)
-    if key in names:
-        return names[key]
-    raise ConfigError(
-        f"--class: got {label!r}, expected 0-{len(class_names) - 1} or one of: {', '.join(class_names)}"
-    )
+    from ..tracking.pyfunc import class_index  # the served model's reading of a class, to the letter
+
+    try:
+        return class_index(label, class_names)
+    except ValueError as e:
+        raise ConfigError(f"--class: {e}") from None
 
 
 def command(args) -> None:
@@ -42,6 +37,10 @@ def command(args) -> None:
 
     if not 0 < args.n <= MAX_IMAGES:
         raise ConfigError(f"--n: got {args.n}, expected 1-{MAX_IMAGES} (one PNG grid of 28x28 tiles)")
+    if args.seed < 0:
+        raise ConfigError(f"--seed: got {args.seed}, expected an integer >= 0")
+    if not 0 < args.psi <= 1:
+        raise ConfigError(f"--psi: got {args.psi}, expected a number in (0, 1] (1: no truncation)")
     generator = TrainedGenerator(load_model(generator_file(args.model)))
     if not generator.conditional and args.label is not None:
         raise ConfigError(f"--class: {args.model} is an unconditional generator; it takes no class")
@@ -51,7 +50,8 @@ def command(args) -> None:
     if generator.conditional and len(names) != generator.classes:
         # a model of other data than params.yaml's: its classes by index
         names = [str(i) for i in range(generator.classes)]
-    z = latents(generator.latent_dim, args.n, args.seed)
+    # the served model's {"n", "seed", "psi"} draw these latents too (tracking/pyfunc.py)
+    z = generator.truncate(latents(generator.latent_dim, args.n, args.seed), args.psi)
     labels = np.full(args.n, _class_index(args.label, names) if args.label else 0, np.int32)
     cols = math.ceil(math.sqrt(args.n))
     save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)

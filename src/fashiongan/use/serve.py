@@ -1,6 +1,7 @@
 """`fashiongan serve` (what `make serve` runs): a logged generator over HTTP with MLflow's own
 scoring server, as `mlflow models serve --env-manager local` builds it (the same /invocations,
-/ping and /version), run in this process by uvicorn's Python API, so no `uvicorn` on PATH is needed.
+/ping and /version), run in this process by uvicorn's Python API, so no `uvicorn` on PATH is needed;
+and at / a page to try the generator in (templates/serve.html.j2), which asks the same /invocations.
 
 One thing is added in front of MLflow's handler: every /invocations request, whatever its format, is
 checked against the model's contract first (RequestCheck), so that one MLflow cannot answer gets a
@@ -8,7 +9,10 @@ checked against the model's contract first (RequestCheck), so that one MLflow ca
 whole input echoed back, or, for a request of too many rows, minutes of work and gigabytes of memory.
 
     curl -s localhost:5001/invocations -H 'Content-Type: application/json' \
+         -d '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3, "format": "png"}}'
+    curl -s localhost:5001/invocations -H 'Content-Type: application/json' \
          -d '{"inputs": {"z": [[0.1, ...100 numbers...]], "label": [7]}}'
+The request contract (params, formats, answers) is tracking/pyfunc.py's.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from http import HTTPStatus
 from ..errors import ConfigError, MissingInput, ModelFileError
 from ..paths import RUN_FILE
 
-EXAMPLE = '{"inputs": {"z": [[...latent_dim numbers...]], "label": [7]}}'
+EXAMPLE = (
+    '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3}} or '
+    '{"inputs": {"z": [[...latent_dim numbers...]], "label": [7]}}'
+)
 JSON, CSV = "application/json", "text/csv"
 PARQUET = "application/vnd.apache.parquet"  # the one Parquet type MLflow's scoring server reads
 # A body may hold twice the numbers of its rows' z and label (room for an index column or keys MLflow
@@ -80,9 +87,19 @@ class RequestCheck:
     def body(self, media_type: str, body: bytes) -> None:
         """Refused unless the model takes this body (from `headers`' media type) and MLflow can read it."""
         self._size(len(body), "bytes", self.max_bytes)
-        inputs = self._json_inputs(body) if media_type == JSON else self._parquet_inputs(body)
+        # MLflow reads params from JSON bodies only
+        inputs, params = (
+            self._json_request(body) if media_type == JSON else (self._parquet_inputs(body), None)
+        )
         try:
-            z = self.generator.checked_inputs(inputs)[0]
+            params = self.generator.checked_params(params)
+            if params["n"] > self.max_rows:  # before any latent is drawn
+                raise Refused(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"n: got {params['n']}, expected at most {self.max_rows} per request (the server's "
+                    "--max-rows)",
+                )
+            z = self.generator.checked_request(inputs, params)[0][0]
         except ValueError as e:
             raise Refused(HTTPStatus.BAD_REQUEST, str(e)) from None
         self._rows(len(z))
@@ -103,7 +120,7 @@ class RequestCheck:
             )
 
     @staticmethod
-    def _json_inputs(body: bytes):
+    def _json_request(body: bytes) -> tuple[dict, dict | None]:
         try:
             request = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -114,7 +131,10 @@ class RequestCheck:
         inputs = request.get("inputs") if isinstance(request, dict) else None
         if not isinstance(inputs, dict):
             raise Refused(HTTPStatus.BAD_REQUEST, f"inputs: missing or not an object; expected {EXAMPLE}")
-        return inputs
+        params = request.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise Refused(HTTPStatus.BAD_REQUEST, f"params: not an object; expected {EXAMPLE}")
+        return inputs, params
 
     def _parquet_inputs(self, body: bytes) -> dict:
         import pyarrow as pa
@@ -160,10 +180,11 @@ class RequestCheck:
 def build_app(model_uri: str, max_rows: int):
     import mlflow.pyfunc
     from fastapi import Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
     from mlflow.pyfunc import scoring_server
 
     from ..tracking.model import model_directory, without_type_hint_warning
+    from .report import TEMPLATES
 
     try:
         with without_type_hint_warning():  # runs:/ and models:/ from the tracking store, fetched here
@@ -173,13 +194,21 @@ def build_app(model_uri: str, max_rows: int):
     except Exception as e:  # MLflow raises several kinds for a bad URI; the first line names it
         raise ConfigError(f"--model: cannot load {model_uri!r}: {str(e).splitlines()[0]}") from None
     generator = model.unwrap_python_model()
-    if not hasattr(generator, "checked_inputs"):
+    if not hasattr(generator, "checked_request"):
         raise ConfigError(
             f"--model: {model_uri} was logged by an earlier fashiongan whose model does not check "
-            "requests; `dvc repro -f evaluate` logs the generator again"
+            "requests by meaning; `dvc repro -f evaluate` logs the generator again"
         )
     app = scoring_server.init(model)
     check = RequestCheck(generator, max_rows)
+    page = TEMPLATES.get_template("serve.html.j2").render(
+        class_names=generator.class_names if generator.conditional else [],
+        conditional=generator.conditional,
+        max_rows=max_rows,
+        latent_dim=generator.latent_dim,
+        model_uri=model_uri,
+    )
+    app.add_api_route("/", lambda: HTMLResponse(page), methods=["GET"], include_in_schema=False)
 
     @app.middleware("http")
     async def refuse_what_mlflow_cannot_answer(request: Request, call_next):
@@ -204,7 +233,7 @@ def serve(model_uri: str | None, host: str, port: int, max_rows: int) -> None:
     kind = f"conditional ({generator.classes} classes)" if generator.conditional else "unconditional"
     print(
         f"serve: {model_uri}, {kind}, latent_dim {generator.latent_dim}, at most {max_rows} rows per request, "
-        f"on http://{host}:{port}/invocations",
+        f"on http://{host}:{port}/invocations; a page to try it: http://{host}:{port}/",
         flush=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
