@@ -237,9 +237,9 @@ def by_meaning(**params) -> dict:
             by_meaning(**{"class": "bag"}),
             True,
             400,
-            "class: applies to params n (the images to draw), which is missing",
+            "n: missing or 0; params class draws n >= 1 images",
         ),
-        (by_meaning(seed=3), False, 400, "seed: applies to params n"),
+        (by_meaning(seed=3, n=0), False, 400, "n: missing or 0; params seed draws"),
         (
             {"inputs": {"z": [ROW], "label": [1]}, "params": {"class": "bag", "n": 1}},
             True,

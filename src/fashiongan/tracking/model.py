@@ -187,7 +187,9 @@ def save_generator_model(path: Path, directory: Path, class_names=None, mlflow_m
 
     from ..gan.models import TrainedGenerator
     from ..io import load_model
-    from .pyfunc import PARAMS
+
+    with without_type_hint_warning():  # MLflow warns as the model class is defined
+        from .pyfunc import PARAMS
 
     generator = TrainedGenerator(load_model(path))
     kinds = {str: "string", int: "long", float: "double"}

@@ -210,7 +210,9 @@ class Generator(mlflow.pyfunc.PythonModel):
         else:
             for key in ("class", "seed", "seed_to"):
                 if params[key] != PARAMS[key]:
-                    raise ValueError(f"{key}: applies to params n (the images to draw), which is missing")
+                    raise ValueError(
+                        f"n: missing or 0; params {key} draws n >= 1 images (rows of z come in inputs)"
+                    )
             inputs = self.checked_inputs(model_input)
         inputs[0] = self.truncate(inputs[0], params["psi"])
         return inputs, params
