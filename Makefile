@@ -100,6 +100,7 @@ bench: setup
 	$(BIN)/python bench/step_profile.py  # the default step vs the same step with one part taken out; FLOPs
 	$(BIN)/dvc repro sample  # evaluate_speed times evaluate on this pipeline's samples
 	$(BIN)/python bench/evaluate_speed.py
+	$(BIN)/python bench/serve_throughput.py  # fashiongan serve on loopback: images/s, latency per format and clients vs direct draws
 	$(BIN)/python bench/time_to_fid.py  # FID by training images seen, per recipe (~3-6 min per recipe on 2 cores)
 
 report: setup

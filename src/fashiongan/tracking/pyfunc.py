@@ -116,9 +116,8 @@ class Generator(mlflow.pyfunc.PythonModel):
         import keras
 
         self.generator = keras.models.load_model(context.artifacts["generator"], safe_mode=True)
-        self.conditional = context.model_config[
-            "conditional"
-        ]  # logged by tracking.model.save_generator_model
+        # model_config: written by tracking.model.save_generator_model
+        self.conditional = context.model_config["conditional"]
         self.classes = context.model_config.get("classes", 10)  # models logged before class counts: 10
         # models logged before class names answer to class indices only
         self.class_names = context.model_config.get("class_names") or [str(i) for i in range(self.classes)]

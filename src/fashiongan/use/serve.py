@@ -17,6 +17,7 @@ The request contract (params, formats, answers) is tracking/pyfunc.py's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from http import HTTPStatus
 
@@ -217,7 +218,8 @@ def build_app(model_uri: str, max_rows: int):
                 media_type = check.headers(
                     request.headers.get("content-type"), request.headers.get("content-length")
                 )
-                check.body(media_type, await request.body())
+                # off the event loop, as MLflow runs predict: a large body takes tens of ms to check
+                await asyncio.to_thread(check.body, media_type, await request.body())
             except Refused as e:
                 return JSONResponse({"error_code": e.status.name, "message": str(e)}, status_code=e.status)
         return await call_next(request)
