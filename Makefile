@@ -43,7 +43,8 @@ help:
 	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
 	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro"
 	@echo "make serve [MODEL=runs:/<id>/generator]   serve a generator (default: the latest run's) on"
-	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations (README 'Serve a generator over HTTP')"
+	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations, and a page to try it at http://127.0.0.1:$(SERVE_PORT)/"
+	@echo "             (README 'Serve a generator over HTTP')"
 	@echo "make remote REMOTE=<url>   make <url> the default DVC remote (a directory, s3://..., ...); commit .dvc/config"
 
 setup: $(VENV)/.installed .dvc/config data-source browser

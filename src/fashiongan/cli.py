@@ -183,17 +183,18 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Serve a generator logged to MLflow with MLflow's scoring server (what `mlflow models serve "
             "--env-manager local` runs), checking each request first: a malformed body gets HTTP 400, more "
-            "rows than --max-rows 413, a Content-Type other than application/json or "
-            'application/vnd.apache.parquet 415, each with one line naming the culprit. Body: {"inputs": '
-            '{"z": [[...latent_dim numbers...]], "label": [7]}} (label: conditional generators only), '
-            'or a Parquet DataFrame with those columns. Answer: {"predictions": images (n, 28, 28, 1) in '
-            "[-1, 1]}."
+            "images than --max-rows 413, a Content-Type other than application/json or "
+            "application/vnd.apache.parquet 415, each with one line naming the culprit. By meaning: "
+            '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3, "psi": 0.7, "format": "png"}} '
+            '(also seed_to: an interpolation strip); by rows: {"inputs": {"z": [[...latent_dim numbers...]], '
+            '"label": [7]}} or a Parquet DataFrame with those columns. Answer: {"predictions": images (n, 28, '
+            "28, 1) in [-1, 1]} or base64 PNGs (format png, grid). GET / answers a page to try the generator in."
         ),
     )
     srv_model.add_argument(
         "--model",
-        help="model URI: runs:/<id>/generator or models:/<name>/<version> "
-        "(default: the generator of reports/train/run.json's run)",
+        help="model URI: runs:/<id>/generator, models:/<name>/<version>, models:/<name>@champion, or a "
+        "model directory (default: the generator of reports/train/run.json's run)",
     )
     srv_model.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     srv_model.add_argument("--port", type=int, default=5001, help="port (default 5001)")
@@ -203,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-rows",
         type=int,
         default=1024,
-        help="most rows of z one request may hold; a larger request gets HTTP 413 (default 1024)",
+        help="most images one request may ask for (params n, or rows of z); more get HTTP 413 (default 1024)",
     )
     srv_model.set_defaults(func=commands.serve)
     rep = subcommands.add_parser(
