@@ -523,3 +523,48 @@ def test_make_serve_draws_16_sneakers_at_seed_3_as_fashiongan_generate_does(serv
     assert message == "class: this generator is unconditional; it takes no class"
     status, answer = ask(f"{servers[False]}/invocations", n=4, seed=3, format="png")
     assert status == 200 and len(answer["predictions"]) == 4
+
+
+# What a model logged by fashiongan before requests by meaning runs: MLflow loads the code a model was logged with
+EARLIER_MODEL_CODE = """
+import mlflow
+import numpy as np
+
+
+class Generator(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        import keras
+
+        self.generator = keras.models.load_model(context.artifacts["generator"])
+
+    def predict(self, context, model_input, params=None):
+        return np.asarray(self.generator([model_input["z"], model_input["label"]], training=False))
+
+
+mlflow.models.set_model(Generator())
+"""
+
+
+def test_a_model_logged_by_an_earlier_fashiongan_is_served_with_this_ones_model_code(tmp_path, capsys):
+    import mlflow
+
+    generator = build_generator(
+        ModelConfig(arch="mlp", latent_dim=LATENT, conditional=True, spectral_norm=False, clusters=0)
+    )
+    save_model(generator, tmp_path / "g.keras")
+    (tmp_path / "earlier.py").write_text(EARLIER_MODEL_CODE)
+    mlflow.pyfunc.save_model(
+        tmp_path / "earlier",
+        python_model=str(tmp_path / "earlier.py"),
+        artifacts={"generator": str(tmp_path / "g.keras")},
+        model_config={"conditional": True, "classes": 10},
+    )
+    _, served = serve.build_app(str(tmp_path / "earlier"), max_rows=16)
+    assert (
+        "was logged by an earlier fashiongan; serving its generator with this one's"
+        in capsys.readouterr().out
+    )
+    # the class names come from params.yaml, the images from the logged generator file
+    sneakers = served.predict(None, {}, {"class": "sneaker", "n": 4, "seed": 3})
+    direct = TrainedGenerator(generator).draw(models.latents(LATENT, 4, 3), np.full(4, 7, np.int32))
+    assert np.array_equal(sneakers, direct)

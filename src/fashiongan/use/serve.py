@@ -18,11 +18,15 @@ The request contract (params, formats, answers) is tracking/pyfunc.py's.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import shutil
+import tempfile
 from http import HTTPStatus
+from pathlib import Path
 
 from ..errors import ConfigError, MissingInput, ModelFileError
-from ..paths import RUN_FILE
+from ..paths import PARAMS, RUN_FILE
 
 EXAMPLE = (
     '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3}} or '
@@ -178,6 +182,30 @@ class RequestCheck:
         return inputs
 
 
+def repackaged(model_uri: str, local: str) -> Path:
+    """A model logged by an earlier fashiongan, whose model code predates requests by meaning (MLflow
+    runs the code a model was logged with): its generator file saved again with this fashiongan's
+    model code, in a temporary directory, named by params.yaml's classes when their count matches."""
+    from ..params import load
+    from ..tracking.model import save_generator_model
+
+    found = sorted(Path(local).glob("artifacts/*.keras"))
+    if not found:
+        raise ModelFileError(
+            f"{model_uri}: the model holds no .keras generator (is it a fashiongan generator?)"
+        )
+    names = load(PARAMS, check_data=False).data.class_names if PARAMS.is_file() else None
+    directory = Path(tempfile.mkdtemp(prefix="fashiongan-serve-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    save_generator_model(found[0], directory / "generator", names)
+    print(
+        f"serve: {model_uri} was logged by an earlier fashiongan; serving its generator with this one's "
+        "model code (requests by meaning)",
+        flush=True,
+    )
+    return directory / "generator"
+
+
 def build_app(model_uri: str, max_rows: int):
     import mlflow.pyfunc
     from fastapi import Request
@@ -189,17 +217,15 @@ def build_app(model_uri: str, max_rows: int):
 
     try:
         with without_type_hint_warning():  # runs:/ and models:/ from the tracking store, fetched here
-            model = mlflow.pyfunc.load_model(model_directory(model_uri))
+            local = model_directory(model_uri)
+            model = mlflow.pyfunc.load_model(local)
+            if not hasattr(model.unwrap_python_model(), "checked_request"):
+                model = mlflow.pyfunc.load_model(str(repackaged(model_uri, local)))
     except ModelFileError as e:  # names the URI and the store
         raise ConfigError(f"--model: {e}") from None
     except Exception as e:  # MLflow raises several kinds for a bad URI; the first line names it
         raise ConfigError(f"--model: cannot load {model_uri!r}: {str(e).splitlines()[0]}") from None
     generator = model.unwrap_python_model()
-    if not hasattr(generator, "checked_request"):
-        raise ConfigError(
-            f"--model: {model_uri} was logged by an earlier fashiongan whose model does not check "
-            "requests by meaning; `dvc repro -f evaluate` logs the generator again"
-        )
     app = scoring_server.init(model)
     check = RequestCheck(generator, max_rows)
     page = TEMPLATES.get_template("serve.html.j2").render(
