@@ -54,6 +54,9 @@ RECIPES = {
     "rpgan": {"train.loss": "rpgan"},
     "rpgan-r1r2": {"train.loss": "rpgan", "train.r1_r2": 0.01},
     "batch-128": {"train.batch_size": 128},  # more images per second (a larger step fills the CPU better)
+    # fewer images per second, more steps per second: compare these at equal time (--equal-time)
+    "batch-32": {"train.batch_size": 32},
+    "batch-16": {"train.batch_size": 16},
     # the weight average does not feed back into training: same seed, same G and D, only the average differs
     "ema-0.99": {"train.ema": 0.99},
     "ema-0.995": {"train.ema": 0.995},
@@ -63,7 +66,7 @@ RECIPES = {
     "clusters-200": {"model.conditional": False, "model.clusters": 200},
 }
 SCREEN = (
-    *("top-k", "adam-beta2", "rpgan", "rpgan-r1r2", "batch-128"),
+    *("top-k", "adam-beta2", "rpgan", "rpgan-r1r2", "batch-128", "batch-32", "batch-16"),
     *("ema-0.99", "ema-0.995", "ema-0.9995", "clusters-100", "clusters-200"),
 )
 OUT = BENCH / "time_to_fid.json"
@@ -97,7 +100,9 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     labels = conditioning.training_labels(cfg.model, train_images, class_labels, cfg.seed)
     batch, chunk = cfg.train.batch_size, cfg.train.steps_per_call
     every_steps = max(1, round(every / batch / chunk)) * chunk
-    total_steps = max(1, round(images / batch / every_steps)) * every_steps
+    # whole chunks, not whole `every`s: an --equal-time budget is not a multiple of `every` (the
+    # last FID is taken at the end, wherever it falls)
+    total_steps = max(1, round(images / batch / chunk)) * chunk
     trainer = Trainer(
         build_gan(cfg.model),
         make_loss(cfg.train.loss, cfg.train.gp_weight),

@@ -19,6 +19,7 @@ TINY = {
     "data": {"train_limit": 2000},  # the shipped ruler measures it: the classifier stage trains nothing
     "train": {
         "epochs": 1,
+        "batch_size": 64,  # 31 steps an epoch: the step counts the tests assert
         "log_every": 10,
         "sample_every": 10,
         "checkpoint_every": 10,

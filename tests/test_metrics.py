@@ -190,6 +190,9 @@ def test_blocked_distances_match_brute_force():
     q, r = rng.normal(size=(37, 5)), rng.normal(size=(53, 5))
     brute = np.sort(np.linalg.norm(q[:, None] - r[None], axis=2), axis=1)
     np.testing.assert_allclose(metrics.nearest_distances(q, r, k=3, block=7), brute[:, 2], rtol=1e-9)
+    np.testing.assert_allclose(metrics.nearest_distances(q, r, block=7), brute[:, 0], rtol=1e-9)  # k=1: a min
+    # a query that is a reference: distance 0, not a small negative number's root (NaN)
+    np.testing.assert_allclose(metrics.nearest_distances(r[:4] * 1e3, r * 1e3), 0.0, atol=1e-4)
     self_brute = np.sort(np.linalg.norm(r[:, None] - r[None], axis=2), axis=1)
     np.testing.assert_allclose(
         metrics.nearest_distances(r, r, k=2, block=10, exclude_self=True), self_brute[:, 2], rtol=1e-6

@@ -17,6 +17,7 @@ OWN = {
     "classifier": {"epochs": 2},
     "train": {
         "epochs": 1,
+        "batch_size": 64,
         "log_every": 10,
         "sample_every": 10,
         "checkpoint_every": 10,

@@ -38,6 +38,7 @@ def train_command(workdir, env=None, tracking=True, **train_params):
     params["train"].update(
         {
             "epochs": 4,
+            "batch_size": 64,  # the step counts below are of batch 64, whatever params.yaml's default
             "log_every": 5,
             "sample_every": 10,
             "checkpoint_every": 10,
