@@ -238,36 +238,6 @@ def test_explore_and_generate_take_a_registered_model_or_a_run_uri(built, tmp_pa
 
 
 @pytest.mark.slow
-def test_dvc_sees_everything_up_to_date_and_reruns_only_what_a_param_touches(repo):
-    status = sh(["dvc", "status"], repo).stdout
-    assert "up to date" in status.lower() or status.strip() == "", status
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    before, params["train"]["learning_rate"] = params["train"]["learning_rate"], 0.0003
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert "train" in sh(["dvc", "status"], repo).stdout
-    out = sh(["dvc", "repro"], repo, timeout=900).stdout
-    for stage in ("train", "sample", "evaluate"):
-        assert f"Running stage '{stage}'" in out, out
-    for stage in ("prepare", "classifier", "reference"):
-        assert f"Stage '{stage}' didn't change, skipping" in out, out
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
-    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
-    assert {float(r.data.params["train.learning_rate"]) for r in runs} == {before, 0.0003}
-    out = sh(["fashiongan", "compare", "--markdown"], repo).stdout
-    table = [line for line in out.splitlines() if line.startswith("|")]
-    best = min(runs, key=lambda r: r.data.metrics["eval.fid"])
-    assert len(table) == 4 and table[2].startswith(f"| {best.info.run_name} |")
-    assert json.loads((ROOT / "rulers/fashion-mnist.json").read_text())["id"] in out
-    # changed params: a fresh run from step 0, not a resume of the finished one
-    assert json.loads((repo / "reports/train/summary.json").read_text())["resumed_from_step"] == 0
-    metrics = sh(["dvc", "metrics", "show", "--json"], repo).stdout
-    assert "fid_real" in metrics
-
-
-@pytest.mark.slow
 def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
     params_text = (repo / "params.yaml").read_text()
     params = yaml.safe_load(params_text)
@@ -330,14 +300,21 @@ def assert_resumed_run_is_whole(repo, client, run_id):
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_the_next_repro_resumes_the_same_run(repo):
+def test_a_param_change_reruns_train_onwards_and_after_sigterm_the_next_repro_resumes_the_same_run(repo):
+    """One changed param, one training: DVC reruns only what the param touches, train starts
+    afresh (not a resume of the finished run), SIGTERM checkpoints it, and `dvc repro` resumes it."""
     import signal
 
     from mlflow.tracking import MlflowClient
 
+    status = sh(["dvc", "status"], repo).stdout
+    assert "up to date" in status.lower() or status.strip() == "", status
+    before = yaml.safe_load((repo / "params.yaml").read_text())["train"]["learning_rate"]
     code, output = interrupt_training(repo, 0.0004, signal.SIGTERM, past_checkpoint=20)
     assert code == 143, output[-2000:]
     assert "interrupted" in output
+    assert "steps (fresh)" in output, output[-2000:]  # changed params: not a resume of the finished run
+    assert "train" in sh(["dvc", "status"], repo).stdout
     state = json.loads((repo / "models/checkpoints/state.json").read_text())
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     killed = client.get_run(state["run_id"])
@@ -345,10 +322,24 @@ def test_sigterm_checkpoints_and_the_next_repro_resumes_the_same_run(repo):
     stopped_at = int(killed.data.tags["failed_at_step"])
     assert 20 <= stopped_at < 93
 
-    sh(["dvc", "repro"], repo, timeout=900)
+    out = sh(["dvc", "repro"], repo, timeout=900).stdout
+    for stage in ("train", "sample", "evaluate"):
+        assert f"Running stage '{stage}'" in out, out
+    for stage in ("prepare", "classifier", "reference"):
+        assert f"Stage '{stage}' didn't change, skipping" in out, out
     summary = json.loads((repo / "reports/train/summary.json").read_text())
     assert 20 <= summary["resumed_from_step"] <= stopped_at
     assert_resumed_run_is_whole(repo, client, state["run_id"])
+
+    runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {float(r.data.params["train.learning_rate"]) for r in runs} == {before, 0.0004}
+    out = sh(["fashiongan", "compare", "--markdown"], repo).stdout
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    best = min(runs, key=lambda r: r.data.metrics["eval.fid"])
+    assert len(table) == 4 and table[2].startswith(f"| {best.info.run_name} |")
+    assert json.loads((ROOT / "rulers/fashion-mnist.json").read_text())["id"] in out
+    assert "fid_real" in sh(["dvc", "metrics", "show", "--json"], repo).stdout
 
 
 @pytest.mark.slow
