@@ -137,3 +137,18 @@ def test_the_generator_interface_draws_in_batches_and_samples_every_class(condit
         )
     )
     assert two.classes == 2 and two.sample(6, seed=1)[1].tolist() == [0, 1, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_space_to_depth_and_back_are_tensorflows_block_layout(channels):
+    """dcgan's first and last layers see 2x2 pixel blocks as channels: the layout must be the
+    standard one (TensorFlow's depth_to_space), or G's blocks would come out scrambled."""
+    import tensorflow as tf
+
+    images = keras.Input((28, 28, channels))
+    blocks = keras.Input((14, 14, 4 * channels))
+    to_blocks = keras.Model(images, models.space_to_depth(images))
+    to_images = keras.Model(blocks, models.depth_to_space(blocks))
+    x = np.random.default_rng(0).standard_normal((3, 28, 28, channels)).astype(np.float32)
+    np.testing.assert_array_equal(to_blocks(x), tf.nn.space_to_depth(x, 2))
+    np.testing.assert_array_equal(to_images(to_blocks(x)), x)
