@@ -9,6 +9,7 @@ Writes reports/bench/step_profile.json; docs/step_profile.md reads one run of it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 
 from fashiongan.runtime import quiet_tensorflow
@@ -17,6 +18,7 @@ quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
 from train_throughput import (  # noqa: E402  (bench/, next to this file)
     interleaved,
     make_trainer,
@@ -26,19 +28,58 @@ from train_throughput import (  # noqa: E402  (bench/, next to this file)
 )
 
 from fashiongan import params  # noqa: E402
+from fashiongan.gan import models  # noqa: E402
 from fashiongan.io import write_json  # noqa: E402
 from fashiongan.paths import BENCH  # noqa: E402
 
 OUT = BENCH / "step_profile.json"
 
-# each variant: the default with these model / train keys changed
+
+def strided_generator_body(x, synchronized=False):
+    """dcgan's G as it was before 2026-12-03: a one-channel 4x4 stride-2 transposed convolution last."""
+    x = layers.Dense(7 * 7 * 64, use_bias=False)(x)
+    x = layers.BatchNormalization(synchronized=synchronized)(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization(synchronized=synchronized)(x)
+    x = layers.LeakyReLU(0.2)(x)
+    return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
+
+
+def strided_discriminator_body(x, normalize=lambda layer: layer):
+    """dcgan's D as it was before 2026-12-03: a 4x4 stride-2 convolution of the one-channel image first."""
+    x = normalize(layers.Conv2D(32, 4, strides=2, padding="same"))(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = normalize(layers.Conv2D(64, 4, strides=2, padding="same"))(x)
+    x = layers.LeakyReLU(0.2)(x)
+    return layers.Flatten()(x)
+
+
+# each variant: the default with these model / train keys changed, and optionally other dcgan bodies
 VARIANTS = {
     "default": ({}, {}),
     "no spectral norm in D": ({"spectral_norm": False}, {}),
     "no EMA of G": ({}, {"ema": None}),
     "unconditional (no label embedding or projection)": ({"conditional": False}, {}),
     "bce loss instead of hinge": ({}, {"loss": "bce"}),
+    "one-channel layers as strided convolutions (before)": (
+        {},
+        {},
+        (strided_generator_body, strided_discriminator_body),
+    ),
 }
+
+
+@contextlib.contextmanager
+def dcgan_bodies(bodies):
+    """Builds models with other dcgan layer stacks, for the comparison only."""
+    kept = models.ARCHITECTURES["dcgan"]
+    models.ARCHITECTURES["dcgan"] = bodies or kept
+    try:
+        yield
+    finally:
+        models.ARCHITECTURES["dcgan"] = kept
 
 
 def main(argv=None):
@@ -53,16 +94,17 @@ def main(argv=None):
     cfg = params.load(args.params)
     images, labels = training_arrays()
     trainers, runs = {}, {}
-    for name, (model_keys, train_keys) in VARIANTS.items():
+    for name, (model_keys, train_keys, *bodies) in VARIANTS.items():
         variant = cfg.model_copy(
             update={
                 "model": cfg.model.model_copy(update=model_keys),
                 "train": cfg.train.model_copy(update=train_keys),
             }
         )
-        trainers[name], runs[name] = make_trainer(
-            variant, variant.model, variant.train.batch_size, images, labels
-        )
+        with dcgan_bodies(bodies[0] if bodies else None):
+            trainers[name], runs[name] = make_trainer(
+                variant, variant.model, variant.train.batch_size, images, labels
+            )
     speeds = interleaved(runs, args.rounds, args.seconds)
     peak = matmul_peak_gflops()
     rows = {}
