@@ -9,8 +9,11 @@ Writes reports/bench/step_profile.json; docs/step_profile.md reads one run of it
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import os
+import tempfile
+from pathlib import Path
 
 from fashiongan.runtime import quiet_tensorflow
 
@@ -19,6 +22,7 @@ quiet_tensorflow()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402  (shipped with TensorFlow)
 from train_throughput import (  # noqa: E402  (bench/, next to this file)
     interleaved,
     make_trainer,
@@ -54,6 +58,44 @@ def strided_discriminator_body(x, normalize=lambda layer: layer):
     x = normalize(layers.Conv2D(64, 4, strides=2, padding="same"))(x)
     x = layers.LeakyReLU(0.2)(x)
     return layers.Flatten()(x)
+
+
+def layer_of(scope: str) -> str:
+    """'while/body/_1/while/dcgan_cond_generator_1/conv2d_transpose_1_2/conv_transpose' ->
+    'generator/conv2d_transpose_1_2' (Keras names each call of a layer with a suffix)."""
+    parts = scope.split("/")
+    for model, layer in zip(parts, [*parts[1:], ""]):
+        for kind in ("generator", "discriminator"):
+            if kind in model:
+                return f"{kind}/{layer}"
+    return "optimizers, EMA, losses"
+
+
+def time_by_op(run, steps: int) -> dict[str, float]:
+    """Milliseconds per step spent in each kind of op, from TensorFlow's profiler trace of `steps`
+    steps: the ops' own durations on the executor's threads, summed over threads (so the total is
+    about the step's wall time times the cores kept busy). Keyed by op type and the layer it
+    belongs to, forward or gradient."""
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        run(steps)
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    spent = collections.Counter()
+    for plane in space.planes:
+        names = {key: meta.name for key, meta in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                scope, _, op = names[event.metadata_id].rpartition(":")
+                if not op or op.startswith("ExecutorState"):  # the executor's own span holds the ops
+                    continue
+                spent[
+                    f"{op} ({layer_of(scope)}, {'gradient' if 'gradient_tape' in scope else 'forward'})"
+                ] += event.duration_ps / 1e9 / steps
+    return dict(spent.most_common())
 
 
 # each variant: the default with these model / train keys changed, and optionally other dcgan bodies
@@ -134,11 +176,19 @@ def main(argv=None):
                 else f"  time saved vs default: {100 * saved:+.0f}% (median of rounds)"
             )
         )
+    ops = time_by_op(runs["default"], 200)
+    total = sum(ops.values())
+    print(
+        f"the default step's time by op (profiler trace of 200 steps; {total:.1f} ms/step over all threads):"
+    )
+    for op, ms in list(ops.items())[:15]:
+        print(f"  {ms:6.2f} ms  {op}")
     result = {
         "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "matmul_peak_gflops": peak},
         "arch": cfg.model.arch,
         "batch_size": cfg.train.batch_size,
         "variants": rows,
+        "default_ms_per_step_by_op": ops,
     }
     write_json(OUT, result)
     print(f"-> {OUT}")
