@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ from fashiongan.runtime import quiet_tensorflow
 
 quiet_tensorflow()
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
@@ -39,25 +39,31 @@ from fashiongan.paths import BENCH  # noqa: E402
 OUT = BENCH / "step_profile.json"
 
 
-def strided_generator_body(x, synchronized=False):
-    """dcgan's G as it was before 2026-12-03: a one-channel 4x4 stride-2 transposed convolution last."""
+def previous_dcgan(cfg) -> models.GAN:
+    """The conditional dcgan as it was before 2026-12-03, for the comparison: a one-channel 4x4
+    stride-2 transposed convolution last in G and convolution first in D, and the projection as a
+    layers.Dot (a batched matmul)."""
+    z, label = keras.Input((cfg.latent_dim,)), keras.Input((), dtype="int32")
+    x = layers.Concatenate()([z, layers.Embedding(10, 50)(label)])
     x = layers.Dense(7 * 7 * 64, use_bias=False)(x)
-    x = layers.BatchNormalization(synchronized=synchronized)(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Reshape((7, 7, 64))(x)
-    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization(synchronized=synchronized)(x)
-    x = layers.LeakyReLU(0.2)(x)
-    return layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(
+        layers.Reshape((7, 7, 64))(x)
+    )
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
+    generator = keras.Model([z, label], x, name="previous_generator")
 
-
-def strided_discriminator_body(x, normalize=lambda layer: layer):
-    """dcgan's D as it was before 2026-12-03: a 4x4 stride-2 convolution of the one-channel image first."""
-    x = normalize(layers.Conv2D(32, 4, strides=2, padding="same"))(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = normalize(layers.Conv2D(64, 4, strides=2, padding="same"))(x)
-    x = layers.LeakyReLU(0.2)(x)
-    return layers.Flatten()(x)
+    image, label = keras.Input(models.IMAGE_SHAPE), keras.Input((), dtype="int32")
+    x = layers.SpectralNormalization(layers.Conv2D(32, 4, strides=2, padding="same"))(image)
+    x = layers.SpectralNormalization(layers.Conv2D(64, 4, strides=2, padding="same"))(
+        layers.LeakyReLU(0.2)(x)
+    )
+    features = layers.Flatten()(layers.LeakyReLU(0.2)(x))
+    logit = layers.SpectralNormalization(layers.Dense(1, dtype="float32"))(features)
+    projection = layers.Dot(axes=1, dtype="float32")([features, layers.Embedding(10, 3136)(label)])
+    discriminator = keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]))
+    return models.GAN(generator, discriminator, conditional=True)
 
 
 def layer_of(scope: str) -> str:
@@ -98,30 +104,15 @@ def time_by_op(run, steps: int) -> dict[str, float]:
     return dict(spent.most_common())
 
 
-# each variant: the default with these model / train keys changed, and optionally other dcgan bodies
+# each variant: the default with these model / train keys changed, or another model
 VARIANTS = {
     "default": ({}, {}),
     "no spectral norm in D": ({"spectral_norm": False}, {}),
     "no EMA of G": ({}, {"ema": None}),
     "unconditional (no label embedding or projection)": ({"conditional": False}, {}),
     "bce loss instead of hinge": ({}, {"loss": "bce"}),
-    "one-channel layers as strided convolutions (before)": (
-        {},
-        {},
-        (strided_generator_body, strided_discriminator_body),
-    ),
+    "the previous dcgan (before 2026-12-03)": ({}, {}, previous_dcgan),
 }
-
-
-@contextlib.contextmanager
-def dcgan_bodies(bodies):
-    """Builds models with other dcgan layer stacks, for the comparison only."""
-    kept = models.ARCHITECTURES["dcgan"]
-    models.ARCHITECTURES["dcgan"] = bodies or kept
-    try:
-        yield
-    finally:
-        models.ARCHITECTURES["dcgan"] = kept
 
 
 def main(argv=None):
@@ -136,17 +127,16 @@ def main(argv=None):
     cfg = params.load(args.params)
     images, labels = training_arrays()
     trainers, runs = {}, {}
-    for name, (model_keys, train_keys, *bodies) in VARIANTS.items():
+    for name, (model_keys, train_keys, *build) in VARIANTS.items():
         variant = cfg.model_copy(
             update={
                 "model": cfg.model.model_copy(update=model_keys),
                 "train": cfg.train.model_copy(update=train_keys),
             }
         )
-        with dcgan_bodies(bodies[0] if bodies else None):
-            trainers[name], runs[name] = make_trainer(
-                variant, variant.model, variant.train.batch_size, images, labels
-            )
+        trainers[name], runs[name] = make_trainer(
+            variant, variant.model, variant.train.batch_size, images, labels, *build
+        )
     speeds = interleaved(runs, args.rounds, args.seconds)
     peak = matmul_peak_gflops()
     rows = {}

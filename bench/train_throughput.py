@@ -88,12 +88,12 @@ def training_arrays():
     return arrays["train_images"], arrays["train_labels"]
 
 
-def make_trainer(cfg, model_cfg, batch, images, labels):
+def make_trainer(cfg, model_cfg, batch, images, labels, build=models.build_gan):
     keras.utils.set_random_seed(0)
     train_cfg = cfg.train.model_copy(update={"batch_size": batch})
     # a run far longer than the bench, so a train.lr_decay schedule is computed but never reached
     trainer = Trainer(
-        models.build_gan(model_cfg),
+        build(model_cfg),
         make_loss(train_cfg.loss, train_cfg.gp_weight),
         train_cfg,
         cfg.seed,

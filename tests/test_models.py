@@ -152,3 +152,19 @@ def test_space_to_depth_and_back_are_tensorflows_block_layout(channels):
     x = np.random.default_rng(0).standard_normal((3, 28, 28, channels)).astype(np.float32)
     np.testing.assert_array_equal(to_blocks(x), tf.nn.space_to_depth(x, 2))
     np.testing.assert_array_equal(to_images(to_blocks(x)), x)
+
+
+def test_the_projection_discriminator_adds_the_dot_product_of_features_and_label_embedding():
+    """Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <phi(x), E[y]>, so two labels' logits differ by
+    <phi(x), E[a] - E[b]> exactly."""
+    d = models.build_discriminator(
+        ModelConfig(arch="dcgan", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+    )
+    flatten = next(layer for layer in d.layers if isinstance(layer, keras.layers.Flatten))
+    embedding = next(layer for layer in d.layers if isinstance(layer, keras.layers.Embedding))
+    images = np.random.default_rng(1).standard_normal((4, 28, 28, 1)).astype(np.float32)
+    features = np.asarray(keras.Model(d.inputs[0], flatten.output)(images))
+    a, b = np.array([3, 3, 3, 3], np.int32), np.array([0, 1, 2, 9], np.int32)
+    table = embedding.embeddings.numpy()
+    expected = np.sum(features * (table[a] - table[b]), axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(d([images, a])) - np.asarray(d([images, b])), expected, atol=1e-4)
