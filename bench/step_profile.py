@@ -40,20 +40,8 @@ OUT = BENCH / "step_profile.json"
 
 
 def previous_dcgan(cfg) -> models.GAN:
-    """The conditional dcgan as it was before 2026-12-03, for the comparison: a one-channel 4x4
-    stride-2 transposed convolution last in G and convolution first in D, and the projection as a
-    layers.Dot (a batched matmul)."""
-    z, label = keras.Input((cfg.latent_dim,)), keras.Input((), dtype="int32")
-    x = layers.Concatenate()([z, layers.Embedding(10, 50)(label)])
-    x = layers.Dense(7 * 7 * 64, use_bias=False)(x)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
-    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(
-        layers.Reshape((7, 7, 64))(x)
-    )
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
-    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
-    generator = keras.Model([z, label], x, name="previous_generator")
-
+    """The conditional dcgan as it was before 2026-12-03, for the comparison: D's first layer a 4x4
+    stride-2 convolution of the one-channel image, and the projection a layers.Dot (a batched matmul)."""
     image, label = keras.Input(models.IMAGE_SHAPE), keras.Input((), dtype="int32")
     x = layers.SpectralNormalization(layers.Conv2D(32, 4, strides=2, padding="same"))(image)
     x = layers.SpectralNormalization(layers.Conv2D(64, 4, strides=2, padding="same"))(
@@ -63,7 +51,7 @@ def previous_dcgan(cfg) -> models.GAN:
     logit = layers.SpectralNormalization(layers.Dense(1, dtype="float32"))(features)
     projection = layers.Dot(axes=1, dtype="float32")([features, layers.Embedding(10, 3136)(label)])
     discriminator = keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]))
-    return models.GAN(generator, discriminator, conditional=True)
+    return models.GAN(models.build_generator(cfg), discriminator, conditional=True)
 
 
 def layer_of(scope: str) -> str:

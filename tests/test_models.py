@@ -139,19 +139,31 @@ def test_the_generator_interface_draws_in_batches_and_samples_every_class(condit
     assert two.classes == 2 and two.sample(6, seed=1)[1].tolist() == [0, 1, 0, 1, 0, 1]
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_space_to_depth_and_back_are_tensorflows_block_layout(channels):
-    """dcgan's first and last layers see 2x2 pixel blocks as channels: the layout must be the
-    standard one (TensorFlow's depth_to_space), or G's blocks would come out scrambled."""
+def test_space_to_depth_is_tensorflows_block_layout():
+    """D's first layer sees each 2x2 pixel block as the channels of one pixel, in TensorFlow's order."""
     import tensorflow as tf
 
-    images = keras.Input((28, 28, channels))
-    blocks = keras.Input((14, 14, 4 * channels))
+    images = keras.Input((28, 28, 3))
     to_blocks = keras.Model(images, models.space_to_depth(images))
-    to_images = keras.Model(blocks, models.depth_to_space(blocks))
-    x = np.random.default_rng(0).standard_normal((3, 28, 28, channels)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((3, 28, 28, 3)).astype(np.float32)
     np.testing.assert_array_equal(to_blocks(x), tf.nn.space_to_depth(x, 2))
-    np.testing.assert_array_equal(to_images(to_blocks(x)), x)
+
+
+def test_ds_first_layer_is_a_4x4_stride_2_convolution_one_pixel_down_and_right():
+    """The 2x2 convolution of 2x2 blocks computes what a 4x4 stride-2 convolution with the same
+    weights computes on the image shifted by one pixel (padding: none before, two after)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 28, 28, 1)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 1, 32)).astype(np.float32)
+    blocks = keras.Input((28, 28, 1))
+    conv = keras.layers.Conv2D(32, 2, padding="same", use_bias=False)
+    model = keras.Model(blocks, conv(models.space_to_depth(blocks)))
+    # (4, 4, 1, 32) as (row block, row in block, col block, col in block) -> (2, 2, 4, 32)
+    conv.kernel.assign(kernel.reshape(2, 2, 2, 2, 32).transpose(0, 2, 1, 3, 4).reshape(2, 2, 4, 32))
+    expected = tf.nn.conv2d(np.pad(x, ((0, 0), (0, 2), (0, 2), (0, 0))), kernel, 2, "VALID")
+    np.testing.assert_allclose(model(x), expected, atol=1e-4)
 
 
 def test_the_projection_discriminator_adds_the_dot_product_of_features_and_label_embedding():
