@@ -166,6 +166,18 @@ def test_ds_first_layer_is_a_4x4_stride_2_convolution_one_pixel_down_and_right()
     np.testing.assert_allclose(model(x), expected, atol=1e-4)
 
 
+def test_ds_first_layer_starts_in_the_4x4_kernels_glorot_range():
+    """Spectral norm divides the weights by their scale, so a larger start would slow that layer's
+    learning: the 2x2x4 kernel starts as the 4x4x1 kernel did, uniform in +-sqrt(6 / (16 + 512))."""
+    d = models.build_discriminator(
+        ModelConfig(arch="dcgan", latent_dim=8, conditional=False, spectral_norm=False, clusters=0)
+    )
+    first = next(layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D))
+    assert first.kernel.shape == (2, 2, 4, 32)
+    limit = (6 / (16 + 512)) ** 0.5
+    assert 0.95 * limit < np.abs(first.kernel.numpy()).max() <= limit
+
+
 def test_the_projection_discriminator_adds_the_dot_product_of_features_and_label_embedding():
     """Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <phi(x), E[y]>, so two labels' logits differ by
     <phi(x), E[a] - E[b]> exactly."""
