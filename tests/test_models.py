@@ -139,45 +139,6 @@ def test_the_generator_interface_draws_in_batches_and_samples_every_class(condit
     assert two.classes == 2 and two.sample(6, seed=1)[1].tolist() == [0, 1, 0, 1, 0, 1]
 
 
-def test_space_to_depth_is_tensorflows_block_layout():
-    """D's first layer sees each 2x2 pixel block as the channels of one pixel, in TensorFlow's order."""
-    import tensorflow as tf
-
-    images = keras.Input((28, 28, 3))
-    to_blocks = keras.Model(images, models.space_to_depth(images))
-    x = np.random.default_rng(0).standard_normal((3, 28, 28, 3)).astype(np.float32)
-    np.testing.assert_array_equal(to_blocks(x), tf.nn.space_to_depth(x, 2))
-
-
-def test_ds_first_layer_is_a_4x4_stride_2_convolution_one_pixel_down_and_right():
-    """The 2x2 convolution of 2x2 blocks computes what a 4x4 stride-2 convolution with the same
-    weights computes on the image shifted by one pixel (padding: none before, two after)."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 28, 28, 1)).astype(np.float32)
-    kernel = rng.standard_normal((4, 4, 1, 32)).astype(np.float32)
-    blocks = keras.Input((28, 28, 1))
-    conv = keras.layers.Conv2D(32, 2, padding="same", use_bias=False)
-    model = keras.Model(blocks, conv(models.space_to_depth(blocks)))
-    # (4, 4, 1, 32) as (row block, row in block, col block, col in block) -> (2, 2, 4, 32)
-    conv.kernel.assign(kernel.reshape(2, 2, 2, 2, 32).transpose(0, 2, 1, 3, 4).reshape(2, 2, 4, 32))
-    expected = tf.nn.conv2d(np.pad(x, ((0, 0), (0, 2), (0, 2), (0, 0))), kernel, 2, "VALID")
-    np.testing.assert_allclose(model(x), expected, atol=1e-4)
-
-
-def test_ds_first_layer_starts_in_the_4x4_kernels_glorot_range():
-    """Spectral norm divides the weights by their scale, so a larger start would slow that layer's
-    learning: the 2x2x4 kernel starts as the 4x4x1 kernel did, uniform in +-sqrt(6 / (16 + 512))."""
-    d = models.build_discriminator(
-        ModelConfig(arch="dcgan", latent_dim=8, conditional=False, spectral_norm=False, clusters=0)
-    )
-    first = next(layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D))
-    assert first.kernel.shape == (2, 2, 4, 32)
-    limit = (6 / (16 + 512)) ** 0.5
-    assert 0.95 * limit < np.abs(first.kernel.numpy()).max() <= limit
-
-
 def test_the_projection_discriminator_adds_the_dot_product_of_features_and_label_embedding():
     """Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <phi(x), E[y]>, so two labels' logits differ by
     <phi(x), E[a] - E[b]> exactly."""
