@@ -50,22 +50,17 @@ def previous_dcgan(cfg) -> models.GAN:
     return models.GAN(models.build_generator(cfg), discriminator, conditional=True)
 
 
-def layer_of(scope: str) -> str:
-    """'while/body/_1/while/dcgan_cond_generator_1/conv2d_transpose_1_2/conv_transpose' ->
-    'generator/conv2d_transpose_1_2' (Keras names each call of a layer with a suffix)."""
-    parts = scope.split("/")
-    for model, layer in zip(parts, [*parts[1:], ""]):
-        for kind in ("generator", "discriminator"):
-            if kind in model:
-                return f"{kind}/{layer}"
-    return "optimizers, EMA, losses"
+def model_of(scope: str) -> str:
+    """Which model an op's name scope belongs to (Keras names each call of a layer anew, so the
+    layer itself is not reliably named there)."""
+    return next((kind for kind in ("generator", "discriminator") if kind in scope), "optimizers, EMA, losses")
 
 
 def time_by_op(run, steps: int) -> dict[str, float]:
     """Milliseconds per step spent in each kind of op, from TensorFlow's profiler trace of `steps`
     steps: the ops' own durations on the executor's threads, summed over threads (so the total is
-    about the step's wall time times the cores kept busy). Keyed by op type and the layer it
-    belongs to, forward or gradient."""
+    about the step's wall time times the cores kept busy). Keyed by op type, the model it
+    belongs to, and forward or gradient."""
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
         run(steps)
@@ -79,11 +74,12 @@ def time_by_op(run, steps: int) -> dict[str, float]:
             if not line.name.startswith("tf_Compute"):
                 continue
             for event in line.events:
-                scope, _, op = names[event.metadata_id].rpartition(":")
-                if not op or op.startswith("ExecutorState"):  # the executor's own span holds the ops
+                name = names[event.metadata_id]
+                if name.startswith("ExecutorState"):  # the executor's own span, holding the ops
                     continue
+                scope, _, op = name.rpartition(":")
                 spent[
-                    f"{op} ({layer_of(scope)}, {'gradient' if 'gradient_tape' in scope else 'forward'})"
+                    f"{op} ({model_of(scope)}, {'gradient' if 'gradient_tape' in scope else 'forward'})"
                 ] += event.duration_ps / 1e9 / steps
     return dict(spent.most_common())
 
