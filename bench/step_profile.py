@@ -1,6 +1,7 @@
 """Where the default training step's time goes: the default step against the same step with one
-part taken out, timed side by side in one process (interleaved rounds after warm-up), beside the
-FLOPs TensorFlow's profiler counts in each step's graph.
+part taken out and against the previous model, timed side by side in one process (interleaved
+rounds after warm-up), beside the FLOPs TensorFlow's profiler counts in each step's graph; then the
+default step's time op by op, from the profiler's trace of 200 steps.
 
     python bench/step_profile.py [--rounds 3] [--seconds 8]
 Writes reports/bench/step_profile.json; docs/step_profile.md reads one run of it.
