@@ -46,7 +46,9 @@ def previous_dcgan(cfg) -> models.GAN:
     image, label = keras.Input(models.IMAGE_SHAPE), keras.Input((), dtype="int32")
     features = models.dcgan_discriminator_body(image, layers.SpectralNormalization)
     logit = layers.SpectralNormalization(layers.Dense(1, dtype="float32"))(features)
-    projection = layers.Dot(axes=1, dtype="float32")([features, layers.Embedding(10, 3136)(label)])
+    projection = layers.Dot(axes=1, dtype="float32")(
+        [features, layers.Embedding(10, features.shape[-1])(label)]
+    )
     discriminator = keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]))
     return models.GAN(models.build_generator(cfg), discriminator, conditional=True)
 
