@@ -84,7 +84,16 @@ def _mutated(raw, dotted, value):
             "train.mixed_precision: got 'fp8', expected one of: auto, float32, mixed_float16",
         ),
         ("train.learning_rate", "1e-3", "train.learning_rate: got '1e-3', expected a positive number"),
-        ("train.ema", True, "train.ema: got True, expected null or a number in (0, 1)"),
+        (
+            "train.ema",
+            True,
+            "train.ema: got True, expected null, a number in (0, 1), or a list of distinct such numbers",
+        ),
+        (
+            "train.ema",
+            [0.9, 0.9],
+            "train.ema: got [0.9, 0.9], expected null, a number in (0, 1), or a list of distinct",
+        ),
         ("train.epochs", 1.0, "train.epochs: got 1.0, expected a positive int"),
         ("data.class_names", ["a", "a"], "data.class_names: got ['a', 'a'], expected a list of at least 2"),
         ("data.class_names", ["a", " "], "data.class_names: got ['a', ' '], expected a list of at least 2"),

@@ -64,6 +64,11 @@ def test_every_output_is_written(built):
     with open(repo / "reports/train/fid.csv") as f:
         fids = list(csv.DictReader(f))
     assert [int(r["step"]) for r in fids] == [15, 30, 31]
+    summary = json.loads((repo / "reports/train/summary.json").read_text())
+    assert summary["ema_fid_train"].keys() == {"0.999", "0.5"}
+    assert summary["ema_published"] == min(
+        (float(d) for d in summary["ema_fid_train"]), key=lambda d: summary["ema_fid_train"][str(d)]
+    )
     assert 0 < float(fids[0]["seconds"]) < float(fids[1]["seconds"]) <= float(fids[2]["seconds"])
     for figure in ("class_histogram", "nearest_neighbours", "fid_by_step"):
         assert (repo / f"reports/figures/{figure}.png").is_file()
@@ -126,6 +131,10 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     for name in ("d_loss", "d_acc_real", "d_acc_fake"):
         assert len(client.get_metric_history(run_id, name)) == 31
     assert [m.step for m in client.get_metric_history(run_id, "fid")] == [15, 30, 31]
+    summary = json.loads((repo / "reports/train/summary.json").read_text())
+    assert run.data.tags["train.ema_published"] == str(summary["ema_published"])
+    for decay, fid in summary["ema_fid_train"].items():
+        assert run.data.metrics[f"ema_fid_train.{decay}"] == pytest.approx(fid, abs=1e-4)
     assert run.data.metrics["eval.fid"] == pytest.approx(
         json.loads((repo / "reports/metrics.json").read_text())["fid"]
     )

@@ -46,10 +46,10 @@ NullOrPositiveNumber = Annotated[
 Switch = Annotated[bool, Field(description="true or false")]
 
 
-def _distinct(names: list[str]) -> list[str]:
-    if len(set(names)) < len(names):
-        raise ValueError("names repeat")
-    return names
+def _distinct(values: list) -> list:
+    if len(set(values)) < len(values):
+        raise ValueError("values repeat")
+    return values
 
 
 class Section(BaseModel):
@@ -105,7 +105,15 @@ class TrainConfig(Section):
     top_k: float = Field(gt=0, le=1, description="a number in (0, 1]")
     d_steps: PositiveInt
     lr_decay: float = Field(ge=0, le=1, description="a number in [0, 1] (0 = constant rates)")
-    ema: Annotated[float, Field(gt=0, lt=1)] | None = Field(description="null or a number in (0, 1)")
+    ema: (
+        Annotated[float, Field(gt=0, lt=1)]
+        | Annotated[
+            list[Annotated[float, Field(gt=0, lt=1)]],
+            Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+            AfterValidator(_distinct),
+        ]
+        | None
+    ) = Field(description="null, a number in (0, 1), or a list of distinct such numbers")
     ema_warmup: Switch
     jit_compile: bool | Literal["auto"] = Field(description="true, false or auto")
     steps_per_call: PositiveInt
@@ -116,6 +124,14 @@ class TrainConfig(Section):
     fid_samples: int = Field(ge=2, description="an int >= 2")
     strategy: Strategy = Field(description="one of: " + ", ".join(STRATEGIES))
     mixed_precision: Precision = Field(description="one of: " + ", ".join(PRECISIONS))
+
+    @property
+    def ema_decays(self) -> tuple[float, ...]:
+        """The decays of the moving averages of G's weights that training keeps: none, one, or several
+        (of which training publishes the one with the lowest FID at its end; Trainer.publish_best_average)."""
+        if self.ema is None:
+            return ()
+        return tuple(self.ema) if isinstance(self.ema, list) else (self.ema,)
 
     @property
     def g_learning_rate(self) -> float:

@@ -1,7 +1,8 @@
-"""The FID of a generator while it trains: a fixed latent draw scored against the real test set in
-the classifier's feature space, measured as evaluate measures the final samples (classes drawn by
-the training set's shares, images rounded to uint8 as they are saved), so that fid.csv and
-metrics.json hold one metric."""
+"""The FID of a generator while it trains: a fixed latent draw scored against real images in the
+classifier's feature space, measured as evaluate measures the final samples (classes drawn by the
+training set's shares, images rounded to uint8 as they are saved). Against the test set it is
+fid.csv's metric, the one metrics.json holds; against the training set it chooses among G's weight
+averages at the end of a run, so that the choice never sees the images evaluate scores with."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from .features import FeatureExtractor
 
 class FidProbe:
     def __init__(
-        self, classifier: keras.Model, test_features: np.ndarray, latent_dim: int, n: int, seed: int, shares
+        self, classifier: keras.Model, real_features: np.ndarray, latent_dim: int, n: int, seed: int, shares
     ):
         self.extractor = FeatureExtractor(classifier)
-        self.real_statistics = metrics.feature_statistics(test_features)
+        self.real_statistics = metrics.feature_statistics(real_features)
         self.z, self.labels = latents(latent_dim, n, seed), class_labels(n, shares)
 
     def __call__(self, generator: keras.Model) -> float:

@@ -82,10 +82,12 @@ class Trainer:
             # Optimizer slots must exist before tracing into a while loop / XLA cluster.
             self.g_optimizer.build(self.gan.generator.trainable_variables)
             self.d_optimizer.build(self.gan.discriminator.trainable_variables)
-            self.ema_generator = None
-            if self.cfg.ema:
-                self.ema_generator = keras.models.clone_model(self.gan.generator)
-                self.ema_generator.set_weights(self.gan.generator.get_weights())
+            # one moving average of G's weights per train.ema decay; they never feed back into training
+            self.averages = []
+            for _ in self.cfg.ema_decays:
+                average = keras.models.clone_model(self.gan.generator)
+                average.set_weights(self.gan.generator.get_weights())
+                self.averages.append(average)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator,
@@ -93,15 +95,29 @@ class Trainer:
             g_optimizer=self.g_optimizer,
             d_optimizer=self.d_optimizer,
             step=self.step,
-            **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
+            **{("ema_generator" if i == 0 else f"ema_generator_{i}"): a for i, a in enumerate(self.averages)},
         )
         self._compiled = None
         self._finite = None
 
     @property
+    def ema_generator(self) -> keras.Model | None:
+        """The published moving average of G's weights: the first decay's, until publish_best_average."""
+        return self.averages[0] if self.averages else None
+
+    @property
     def inference_generator(self) -> keras.Model:
         """The generator to sample from: the moving average of G's weights when enabled."""
         return self.ema_generator if self.ema_generator is not None else self.gan.generator
+
+    def publish_best_average(self, fid) -> dict[float, float]:
+        """Score every average with `fid` (a model -> FID function) and give the published one the
+        weights of the lowest; returns each decay's score. The scores see the run's end only: they
+        choose a decay for this run, which is what several averages kept at once are for."""
+        scores = {decay: fid(average) for decay, average in zip(self.cfg.ema_decays, self.averages)}
+        best = min(scores, key=scores.get)
+        self.averages[0].set_weights(self.averages[self.cfg.ema_decays.index(best)].get_weights())
+        return scores
 
     def _seed(self, stream: int, counter):
         return tf.stack([tf.constant(self.seed * 8 + stream, tf.int64), tf.cast(counter, tf.int64)])
@@ -189,16 +205,15 @@ class Trainer:
         )
 
     def _after_step(self):
-        """Cross-replica bookkeeping: the weight average and the step counter."""
-        if self.ema_generator is not None:
-            decay = self.cfg.ema
+        """Cross-replica bookkeeping: the weight averages and the step counter."""
+        step = tf.cast(self.step, tf.float32)
+        for decay, average in zip(self.cfg.ema_decays, self.averages):
             if (
                 self.cfg.ema_warmup
             ):  # tf.train.ExponentialMovingAverage's num_updates rule: early weights fade fast
-                step = tf.cast(self.step, tf.float32)
                 decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
-            for average, current in zip(self.ema_generator.weights, self.gan.generator.weights):
-                average.assign(decay * average + (1.0 - decay) * current)
+            for mean, current in zip(average.weights, self.gan.generator.weights):
+                mean.assign(decay * mean + (1.0 - decay) * current)
         self.step.assign_add(1)
 
     def _steps_function(self):
@@ -240,10 +255,7 @@ class Trainer:
         if self._finite is None:
             models = [self.gan.generator, self.gan.discriminator, self.g_optimizer, self.d_optimizer]
             variables = [
-                v
-                for m in models + ([self.ema_generator] if self.ema_generator is not None else [])
-                for v in m.variables
-                if tf.as_dtype(v.dtype).is_floating
+                v for m in models + self.averages for v in m.variables if tf.as_dtype(v.dtype).is_floating
             ]
             self._finite = (
                 tf.function(lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in variables])),

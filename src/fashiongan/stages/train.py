@@ -91,6 +91,13 @@ def run(cfg: Config) -> None:
             + (f", MLflow run {mlflow_run.run_id} in {masked(tracking_uri())}" if mlflow_run.run_id else "")
         )
         events = progress.events(cfg.train.sample_every, cfg.train.fid_every, cfg.train.checkpoint_every)
+        average_fids = {}  # with several train.ema decays: each average's FID at the end, against train images
+        if (
+            len(cfg.train.ema_decays) > 1 and chief
+        ):  # first at the last step: the last grid, FID and checkpoint see it
+            events.insert(
+                0, (total_steps, _average_chooser(cfg, trainer, labels, classes, mlflow_run, average_fids))
+            )
         with (
             runtime.deferred_signals() as requested,
             tqdm(
@@ -125,6 +132,9 @@ def run(cfg: Config) -> None:
             "fid_seconds": round(progress.fid_seconds, 1),
             "resumed_from_step": state.start_step,
         }
+        if average_fids:
+            summary["ema_fid_train"] = {str(decay): round(fid, 4) for decay, fid in average_fids.items()}
+            summary["ema_published"] = min(average_fids, key=average_fids.get)
         _write_outputs(mlflow_run, state, sampler, summary, ruler_id)
     except BaseException:
         with contextlib.suppress(Exception):  # a store that refuses these must not hide the error itself
@@ -137,18 +147,44 @@ def run(cfg: Config) -> None:
     )
 
 
-def _fid_probe(cfg: Config, labels: np.ndarray, classes: int) -> FidProbe:
-    """The training-time FID: loaded after the MLflow run opens, so that a missing classifier
-    ends that run as FAILED rather than leaving no trace of the attempt."""
+def _fid_probe(
+    cfg: Config, labels: np.ndarray, classes: int, real: str = "test", offset: int = 1
+) -> FidProbe:
+    """The training-time FID against the `real` images' features: loaded after the MLflow run opens,
+    so that a missing classifier ends that run as FAILED rather than leaving no trace of the attempt."""
     shares = class_shares(labels, classes) if cfg.model.conditional else [1.0]
     return FidProbe(
         load_model(CLASSIFIER),
-        np.load(REAL_FEATURES)["test_features"],
+        np.load(REAL_FEATURES)[f"{real}_features"],
         cfg.model.latent_dim,
         cfg.train.fid_samples,
-        cfg.seed + 1,
+        cfg.seed + offset,
         shares,
     )
+
+
+def _average_chooser(cfg: Config, trainer: Trainer, labels: np.ndarray, classes: int, mlflow_run, fids: dict):
+    """The last step's event under several train.ema decays: score each weight average against the
+    training images (never the test images evaluate uses) and publish the lowest; its FIDs go
+    into `fids`, the MLflow run and the log."""
+    probe = _fid_probe(cfg, labels, classes, real="train", offset=2)
+
+    def choose(step: int) -> None:
+        fids.update(
+            trainer.publish_best_average(
+                lambda average: probe(conditioning.published_generator(cfg.model, average, labels))
+            )
+        )
+        best = min(fids, key=fids.get)
+        mlflow_run.log_series({f"ema_fid_train.{decay}": [(step, fid)] for decay, fid in fids.items()})
+        mlflow_run.set_tags({"train.ema_published": best})
+        print(
+            f"train: FID of G's weight averages against the training images ({cfg.train.fid_samples} samples): "
+            + ", ".join(f"decay {decay} {fid:.3f}" for decay, fid in fids.items())
+            + f"; publishing decay {best}"
+        )
+
+    return choose
 
 
 def _record_start(
@@ -186,7 +222,9 @@ def _write_outputs(
     state.publish(HISTORY, FID_HISTORY)
     plots.save_loss_curves(LOSSES_PLOT, state.history.series())
     write_json(TRAIN_SUMMARY, summary | {"ruler": ruler_id})  # beside fid.csv: the ruler of its FIDs
-    mlflow_run.log_series({f"train.{k}": [(summary["steps"], v)] for k, v in summary.items()})
+    mlflow_run.log_series(  # the averages' FIDs went to the run when they were measured
+        {f"train.{k}": [(summary["steps"], v)] for k, v in summary.items() if k != "ema_fid_train"}
+    )
     mlflow_run.log_artifact(LOSSES_PLOT, "figures")
     mlflow_run.flush()
     write_run_file(mlflow_run)
