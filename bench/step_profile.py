@@ -92,6 +92,7 @@ VARIANTS = {
     "default": ({}, {}),
     "no spectral norm in D": ({"spectral_norm": False}, {}),
     "no EMA of G": ({}, {"ema": None}),
+    "five weight averages of G (train.ema list)": ({}, {"ema": [0.999, 0.99, 0.995, 0.998, 0.9999]}),
     "unconditional (no label embedding or projection)": ({"conditional": False}, {}),
     "bce loss instead of hinge": ({}, {"loss": "bce"}),
     "the previous dcgan (before 2026-12-03)": ({}, {}, previous_dcgan),
