@@ -26,7 +26,6 @@ TINY = {
         "fid_every": 15,
         "fid_samples": 500,
         "steps_per_call": 5,
-        "ema": [0.999, 0.5],  # two weight averages (different under the warm-up cap): the end chooses one
     },
     "sample": {"n": 1000},
     "evaluate": {"n": 1000},

@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from pipeline_repo import ROOT, env_for, make_repo, sh
+from pipeline_repo import ROOT, TINY, env_for, make_repo, sh
+
+# two weight averages of G, different under the warm-up cap in 31 steps: train publishes one
+TWO_AVERAGES = TINY | {"train": TINY["train"] | {"ema": [0.999, 0.5]}}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The tiny pipeline, run once; tests that only read it share it."""
-    return make_repo(tmp_path_factory.mktemp("repo"))
+    return make_repo(tmp_path_factory.mktemp("repo"), TWO_AVERAGES)
 
 
 @pytest.fixture
