@@ -208,9 +208,8 @@ class Trainer:
         """Cross-replica bookkeeping: the weight averages and the step counter."""
         step = tf.cast(self.step, tf.float32)
         for decay, average in zip(self.cfg.ema_decays, self.averages):
-            if (
-                self.cfg.ema_warmup
-            ):  # tf.train.ExponentialMovingAverage's num_updates rule: early weights fade fast
+            # the warm-up is tf.train.ExponentialMovingAverage's num_updates rule: early weights fade fast
+            if self.cfg.ema_warmup:
                 decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
             for mean, current in zip(average.weights, self.gan.generator.weights):
                 mean.assign(decay * mean + (1.0 - decay) * current)

@@ -91,13 +91,12 @@ def run(cfg: Config) -> None:
             + (f", MLflow run {mlflow_run.run_id} in {masked(tracking_uri())}" if mlflow_run.run_id else "")
         )
         events = progress.events(cfg.train.sample_every, cfg.train.fid_every, cfg.train.checkpoint_every)
-        average_fids = {}  # with several train.ema decays: each average's FID at the end, against train images
-        if (
-            len(cfg.train.ema_decays) > 1 and chief
-        ):  # first at the last step: the last grid, FID and checkpoint see it
-            events.insert(
-                0, (total_steps, _average_chooser(cfg, trainer, labels, classes, mlflow_run, average_fids))
-            )
+        # several train.ema decays: at the last step, before the last grid, FID and checkpoint, train
+        # publishes the average with the lowest FID against the training images (each one's FID here)
+        average_fids = {}
+        if len(cfg.train.ema_decays) > 1 and chief:
+            chooser = _average_chooser(cfg, trainer, labels, classes, mlflow_run, average_fids)
+            events.insert(0, (total_steps, chooser))
         with (
             runtime.deferred_signals() as requested,
             tqdm(
