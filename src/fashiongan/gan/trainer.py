@@ -95,7 +95,7 @@ class Trainer:
             g_optimizer=self.g_optimizer,
             d_optimizer=self.d_optimizer,
             step=self.step,
-            **{("ema_generator" if i == 0 else f"ema_generator_{i}"): a for i, a in enumerate(self.averages)},
+            averages=self.averages,
         )
         self._compiled = None
         self._finite = None

@@ -131,10 +131,15 @@ def run(cfg: Config) -> None:
             "fid_seconds": round(progress.fid_seconds, 1),
             "resumed_from_step": state.start_step,
         }
-        if average_fids:
-            summary["ema_fid_train"] = {str(decay): round(fid, 4) for decay, fid in average_fids.items()}
-            summary["ema_published"] = min(average_fids, key=average_fids.get)
-        _write_outputs(mlflow_run, state, sampler, summary, ruler_id)
+        averages = (
+            {  # summary.json only: the MLflow run got them when they were measured
+                "ema_fid_train": {str(decay): round(fid, 4) for decay, fid in average_fids.items()},
+                "ema_published": min(average_fids, key=average_fids.get),
+            }
+            if average_fids
+            else {}
+        )
+        _write_outputs(mlflow_run, state, sampler, summary, ruler_id, averages)
     except BaseException:
         with contextlib.suppress(Exception):  # a store that refuses these must not hide the error itself
             mlflow_run.set_tags({"failed_at_step": int(trainer.step.numpy())})
@@ -215,15 +220,20 @@ def _record_start(
 
 
 def _write_outputs(
-    mlflow_run, state: resume.TrainingState, sampler: keras.Model, summary: dict, ruler_id: str | None
+    mlflow_run,
+    state: resume.TrainingState,
+    sampler: keras.Model,
+    summary: dict,
+    ruler_id: str | None,
+    averages: dict,
 ) -> None:
     save_model(sampler, GENERATOR)
     state.publish(HISTORY, FID_HISTORY)
     plots.save_loss_curves(LOSSES_PLOT, state.history.series())
-    write_json(TRAIN_SUMMARY, summary | {"ruler": ruler_id})  # beside fid.csv: the ruler of its FIDs
-    mlflow_run.log_series(  # the averages' FIDs went to the run when they were measured
-        {f"train.{k}": [(summary["steps"], v)] for k, v in summary.items() if k != "ema_fid_train"}
-    )
+    write_json(
+        TRAIN_SUMMARY, summary | averages | {"ruler": ruler_id}
+    )  # beside fid.csv: the ruler of its FIDs
+    mlflow_run.log_series({f"train.{k}": [(summary["steps"], v)] for k, v in summary.items()})
     mlflow_run.log_artifact(LOSSES_PLOT, "figures")
     mlflow_run.flush()
     write_run_file(mlflow_run)
