@@ -108,4 +108,4 @@ def test_the_derivation_sees_imports_params_and_files_named_by_path():
         "data",
     } <= params_read(train)
     assert "tracking.register_model" not in params_read(train)  # flipping it must not retrain the GAN
-    assert {"sample.n", "sample.seed", "tracking.enabled"} <= params_read(stage_code("sample"))
+    assert {"sample.n", "sample.seed"} <= params_read(stage_code("sample"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from pathlib import Path
 
 from .errors import ConfigError
@@ -32,22 +31,7 @@ def stage(args) -> None:
     cfg = load(args.params)
     if args.command not in NO_TENSORFLOW:
         quiet_tensorflow()
-    stage = importlib.import_module(f".stages.{args.command}", __package__)
-    try:
-        stage.run(cfg)
-    except Exception:
-        if args.command in ("sample", "evaluate"):
-            mark_run_failed(cfg)
-        raise
-
-
-def mark_run_failed(cfg) -> None:
-    from .tracking.run import continue_run
-
-    try:
-        continue_run(cfg.tracking.enabled).end("FAILED")
-    except Exception as e:  # the stage's own error is what the user must see
-        print(f"fashiongan: could not mark the MLflow run FAILED: {e}", file=sys.stderr)
+    importlib.import_module(f".stages.{args.command}", __package__).run(cfg)
 
 
 def server(args) -> None:

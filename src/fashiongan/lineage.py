@@ -80,3 +80,11 @@ def git(root: Path, *args: str) -> str:
 
 def git_commit(root: Path) -> str | None:
     return git(root, "rev-parse", "HEAD") or None
+
+
+def git_dirty(root: Path, files) -> bool | None:
+    """Whether any of `files` (paths relative to `root`) differs from the commit HEAD names (changed,
+    staged, untracked or deleted); None where git or the repository is missing."""
+    if git_commit(root) is None:
+        return None
+    return bool(git(root, "status", "--porcelain", "--", *files))

@@ -54,6 +54,14 @@ def inputs(cfg: Config) -> dict[str, str]:
     )
 
 
+def code_and_data_digest(inputs: dict[str, str]) -> str:
+    """One digest of what decides a training run's result besides its params: the code train runs and
+    the files it reads (what dvc.lock's deps of train hash). Runs whose params and this digest agree
+    are seeds of one recipe."""
+    rest = {key: digest for key, digest in inputs.items() if key != "params"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _not_resumable(state: dict, now: dict[str, str]) -> str | None:
     """Why an unfinished run's checkpoint cannot resume under `now` (None: it can)."""
     before = state.get("inputs")

@@ -1,10 +1,15 @@
 """evaluate: the standard GAN metrics of the samples against the real test set, each beside its
 real-data reference from the reference stage: the same metric for real training images (same
 count) against the test set, i.e. what a perfect generator would score.
+
+Each evaluation is recorded as an MLflow run of its own under the training run (tracking/evaluation.py),
+named by what it measured with: the ruler, n, the samples' seed and count, the generator and this code.
+Evaluating again with any of them changed adds a record; none is overwritten.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -16,13 +21,15 @@ from ..errors import MissingInput
 from ..evaluation import metrics, ruler
 from ..evaluation.features import FeatureExtractor
 from ..gan.models import TrainedGenerator, class_shares
-from ..io import load_model, step_series, write_json
+from ..io import file_digest, load_model, step_series, write_json
+from ..lineage import code_digests
 from ..paths import (
     CLASSIFIER,
     DATA_REPORT,
     FID_HISTORY,
     FIGURES,
     GENERATOR,
+    GRID,
     METRICS,
     METRICS_DETAILS,
     PREPARED,
@@ -30,9 +37,10 @@ from ..paths import (
     REFERENCE,
     SAMPLES,
     TEST_NEAREST_TRAIN,
+    TRAIN_SUMMARY,
     evaluation_files,
 )
-from ..tracking.model import log_generator, model_description
+from ..tracking.evaluation import record
 from ..tracking.run import continue_run
 from ..use import explore
 
@@ -47,6 +55,7 @@ def run(cfg: Config) -> None:
             f"evaluate.n is {n} and {CLASSIFIER} is ruler {ruler_id}: run `dvc repro` first"
         )
     real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
+    identity = evaluation_identity(samples, n, ruler_id)
     images, labels = (
         samples["images"][:n],
         samples["labels"][:n],
@@ -108,32 +117,63 @@ def run(cfg: Config) -> None:
         METRICS_DETAILS,
         {
             "ruler": ruler_id,
+            "identity": identity,  # what the evaluation's MLflow record is named by (tracking sync reads it)
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "memorisation": memorised,
             "class_histograms": histograms,
             "truncation": truncation,
         },
     )
-    write_json(METRICS, result | {"ruler": ruler_id})
+    # the ruler, and the digest of the code and data the generator was trained with: with the params, the
+    # recipe these numbers belong to (report and compare never average two recipes' numbers)
+    trained_with = (
+        json.loads(TRAIN_SUMMARY.read_text()).get("inputs_digest") if TRAIN_SUMMARY.is_file() else None
+    )
+    write_json(METRICS, result | {"ruler": ruler_id, "train_inputs": trained_with})
 
     mlflow_run = continue_run(cfg.tracking.enabled)
-    if DATA_REPORT.is_file():  # prepare's report (a dvc.yaml dep; absent when a stage runs on hand-made data)
-        mlflow_run.log_dataset(json.loads(DATA_REPORT.read_text()), "evaluation")
-    mlflow_run.set_tags({"evaluate.n": n, "ruler": ruler_id})
-    mlflow_run.log_series({f"eval.{k}": [(0, v)] for k, v in result.items()})
-    for path in evaluation_files():
-        mlflow_run.log_artifact(path, "evaluation")
-    model_uri = log_generator(
+    model_uri, evaluation_id = record(
         mlflow_run,
         GENERATOR,
-        register_as=cfg.tracking.experiment if cfg.tracking.register_model else None,
-        description=model_description(result),
-        class_names=cfg.data.class_names,
+        identity,
+        result,
+        [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files())],
+        json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None,  # absent on hand-made data
+        cfg.tracking.experiment if cfg.tracking.register_model else None,
+        cfg.data.class_names,
     )
-    mlflow_run.end("FINISHED")
     print(
         f"evaluate: ruler {ruler_id}: FID {result['fid']:.3f} (real {result['fid_real']:.3f}), "
         f"KID {result['kid']:.4f}, "
         f"precision {result['precision']:.3f}, recall {result['recall']:.3f}, n={n}, "
-        f"{timings['total']:.0f} s -> {METRICS}" + (f", generator logged as {model_uri}" if model_uri else "")
+        f"{timings['total']:.0f} s -> {METRICS}"
+        + (f", generator {model_uri}, evaluation run {evaluation_id}" if evaluation_id else "")
     )
+
+
+def evaluation_identity(samples, n: int, ruler_id: str) -> dict:
+    """What this evaluation measures with, from the samples file as sample wrote it; refuses samples
+    that are not the current generator's, or fewer than n of them (a silently different number)."""
+    generator = file_digest(GENERATOR)
+    drawn_by = str(samples["generator_sha256"]) if "generator_sha256" in samples else None
+    if drawn_by != generator:
+        raise MissingInput(
+            f"{SAMPLES}: drawn from "
+            + (f"generator sha256 {drawn_by[:12]}" if drawn_by else "a generator it does not name")
+            + f", not {GENERATOR} (sha256 {generator[:12]}): run `dvc repro` (or `fashiongan sample`) first"
+        )
+    count = len(samples["images"])
+    if count < n:
+        raise MissingInput(
+            f"{SAMPLES}: holds {count} images, but evaluate.n is {n}: set sample.n to at least {n} and "
+            "run `dvc repro`"
+        )
+    code = json.dumps(code_digests("evaluate"), sort_keys=True)
+    return {
+        "ruler": ruler_id,
+        "evaluate.n": n,
+        "sample.n": count,
+        "sample.seed": int(samples["seed"]),
+        "generator_sha256": generator,
+        "evaluate_code": hashlib.sha256(code.encode()).hexdigest()[:16],
+    }

@@ -1,7 +1,9 @@
 """sample: sample.n images from a fixed latent seed -> data/samples/samples.npz and a 10x10 grid.
 
 A conditional generator's classes are drawn by their share of the training set (what a generator
-that learned the data produces), ordered so that any first k samples hold that mix."""
+that learned the data produces), ordered so that any first k samples hold that mix. The file names
+the generator file (its sha256) and the latent seed it was drawn with: evaluate scores only samples
+of the generator it records them for."""
 
 from __future__ import annotations
 
@@ -11,10 +13,9 @@ from .. import runtime
 from ..config import Config
 from ..data.images import to_uint8
 from ..gan.models import TrainedGenerator, class_shares, grid_latents
-from ..io import load_model, write_npz
+from ..io import file_digest, load_model, write_npz
 from ..paths import GENERATOR, GRID, PREPARED, SAMPLES
 from ..plots import save_grid
-from ..tracking.run import continue_run
 
 
 def run(cfg: Config) -> None:
@@ -25,7 +26,14 @@ def run(cfg: Config) -> None:
     )
     images, labels = generator.sample(cfg.sample.n, cfg.sample.seed, shares)
     images = to_uint8(images)
-    write_npz(SAMPLES, images=images, labels=labels, conditional=generator.conditional)
+    write_npz(
+        SAMPLES,
+        images=images,
+        labels=labels,
+        conditional=generator.conditional,
+        generator_sha256=file_digest(GENERATOR),
+        seed=cfg.sample.seed,
+    )
     if generator.conditional:  # one row per class (the first 10 classes)
         rows = min(generator.classes, 10)
         save_grid(
@@ -41,7 +49,4 @@ def run(cfg: Config) -> None:
         )
     else:
         save_grid(GRID, images[:100], 10, 10)
-    mlflow_run = continue_run(cfg.tracking.enabled)
-    mlflow_run.set_tags({"sample.n": cfg.sample.n, "sample.seed": cfg.sample.seed})
-    mlflow_run.log_artifact(GRID, "samples")
     print(f"sample: {len(images)} images -> {SAMPLES}, grid -> {GRID}")

@@ -126,8 +126,10 @@ def run(cfg: Config) -> None:
             return
         summary = {
             "steps": total_steps,
-            "train_seconds": round(train_seconds, 1),
-            "steps_per_second": round((total_steps - state.start_step) / train_seconds, 2),
+            # the whole run: a resumed run's earlier segments too (as fid.csv's seconds count them)
+            "train_seconds": round(progress.seconds_before + train_seconds, 1),
+            "steps_per_second": round((total_steps - state.start_step) / train_seconds, 2),  # this segment's
+            "images_seen": total_steps * cfg.train.batch_size * cfg.train.d_steps,  # real images D was shown
             "fid_seconds": round(progress.fid_seconds, 1),
             "resumed_from_step": state.start_step,
         }
@@ -203,8 +205,9 @@ def _record_start(
     if mlflow_run.run_id != state.run_id:  # a new run (also when resuming a run that was not tracked there)
         mlflow_run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train")))
         mlflow_run.set_tags(
-            provenance_tags()
+            provenance_tags([path for path in state.inputs if path.startswith("src/")])
             | {
+                "train.inputs_digest": resume.code_and_data_digest(state.inputs),
                 "model.arch": cfg.model.arch,
                 "train.loss": cfg.train.loss,
                 "model.conditional": cfg.model.conditional,
@@ -230,11 +233,15 @@ def _write_outputs(
     save_model(sampler, GENERATOR)
     state.publish(HISTORY, FID_HISTORY)
     plots.save_loss_curves(LOSSES_PLOT, state.history.series())
+    # beside fid.csv: the ruler of its FIDs; the digest of train's code and data, which with the params
+    # names the recipe evaluate's numbers belong to
     write_json(
-        TRAIN_SUMMARY, summary | averages | {"ruler": ruler_id}
-    )  # beside fid.csv: the ruler of its FIDs
+        TRAIN_SUMMARY,
+        summary | averages | {"ruler": ruler_id, "inputs_digest": resume.code_and_data_digest(state.inputs)},
+    )
     mlflow_run.log_series({f"train.{k}": [(summary["steps"], v)] for k, v in summary.items()})
     mlflow_run.log_artifact(LOSSES_PLOT, "figures")
     mlflow_run.flush()
     write_run_file(mlflow_run)
     state.record(mlflow_run.run_id, finished=True)
+    mlflow_run.end("FINISHED")  # training is done; each evaluation of its generator is a run of its own

@@ -19,8 +19,8 @@ from .store import tracking_uri
 
 # The model URIs that name a model in the tracking store, as opposed to a file or another store's URI.
 STORE_URIS = ("runs:/", "models:/")
-# The registry alias on the best generator of a registered model (by FID, among one ruler's versions):
-# models:/<name>@champion.
+# The registry alias on the best generator of a registered model (by FID, among the versions measured
+# alike: one ruler, one n): models:/<name>@champion.
 CHAMPION = "champion"
 
 
@@ -109,31 +109,34 @@ def generator_model(run):
 
 
 @survives_outage
-def log_generator(
-    run, path: Path, register_as: str | None = None, description: str = "", class_names=None
-) -> str:
-    """The .keras generator as an MLflow pyfunc model (save_generator_model: signature, input example,
-    the data's `class_names`), optionally registered; returns the model URI. A run holds one generator: when it holds
-    one already (evaluate run again), that one is returned, provided it is this very file."""
+def log_generator(run, path: Path, class_names=None):
+    """The .keras generator as the run's MLflow pyfunc model "generator" (save_generator_model: signature,
+    input example, the data's `class_names`); returns it (a LoggedModel). A run holds one generator: when
+    it holds one already (evaluated again), that one is returned, provided it is this very file."""
     logged = generator_model(run)
     if logged is None:
-        logged = _log_generator_model(run, path, class_names)
-    elif file_digest(held := generator_file(logged.model_uri)) != file_digest(path):
+        return _log_generator_model(run, path, class_names)
+    if file_digest(held := generator_file(logged.model_uri)) != file_digest(path):
         raise TrackingError(
             f"{path} (sha256 {file_digest(path)[:12]}) is not the generator MLflow run {run.run_id} holds "
             f"({logged.model_uri}, sha256 {file_digest(held)[:12]}): {RUN_FILE} and {path} come from "
             "different trainings; restore the pair (`dvc checkout`) or train again "
             "(`dvc repro --force train`)"
         )
-    if register_as:
-        register_generator(run, logged, register_as, description)
-    return logged.model_uri
+    return logged
 
 
-def register_generator(run, logged, name: str, description: str) -> int | None:
+# What a registered version says it was measured with: versions differing in any of these are not ranked.
+MEASURED_ALIKE = ("ruler", "n")
+
+
+@survives_outage
+def register_generator(run, logged, name: str, description: str, measured: dict) -> int | None:
     """Register the run's generator `logged` (a LoggedModel) as model `name`, unless a version of
-    `name` comes from this run already, tagged with the run's FID (metric eval.fid) and ruler (tag
-    ruler) where it has them; then crown the champion. Returns the new version, or None."""
+    `name` comes from this run already, tagged with what the evaluation that registers it measured
+    (`measured`: fid, ruler, n and the evaluation's run id); then crown the champion. Returns the new
+    version, or None. A later evaluation of the same generator leaves the version as it is: its FID is
+    the one its own evaluation measured, with that n."""
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
@@ -144,9 +147,6 @@ def register_generator(run, logged, name: str, description: str) -> int | None:
         except MlflowException as e:  # registered by an earlier run (or by another evaluate just now)
             if e.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                 raise
-        run.flush()  # evaluate's metrics, sent in the background
-        held = client.get_run(run.run_id).data
-        tags = {"fid": held.metrics.get("eval.fid"), "ruler": held.tags.get("ruler")}
         with _process_store(client.tracking_uri):
             version = client.create_model_version(
                 name,
@@ -154,22 +154,41 @@ def register_generator(run, logged, name: str, description: str) -> int | None:
                 run_id=run.run_id,
                 description=description,
                 model_id=logged.model_id,
-                tags={key: value for key, value in tags.items() if value is not None},
+                tags={key: str(value) for key, value in measured.items() if value is not None},
             ).version
     crown_champion(client, name)
     return version
 
 
-def crown_champion(client, name: str) -> None:
-    """Point the alias champion at the version of `name` with the lowest FID among those measured with
-    the newest version's ruler (the earliest of equals): FIDs of two rulers are not comparable. Left
-    where it is when the newest version has no ruler or none of its ruler's versions has an FID."""
-    versions = client.search_model_versions(f"name = '{name}'")
-    ruler = max(versions, key=lambda v: int(v.version)).tags.get("ruler")
-    rivals = [v for v in versions if ruler is not None and v.tags.get("ruler") == ruler and "fid" in v.tags]
-    if rivals:
-        best = min(rivals, key=lambda v: (float(v.tags["fid"]), int(v.version)))
-        client.set_registered_model_alias(name, CHAMPION, best.version)
+def champion_of(versions) -> object | None:
+    """The version with the lowest FID among those measured like the newest one (same ruler and n; the
+    earliest of equals), or None when the newest was not measured or none of its kind has an FID."""
+    newest = max(versions, key=lambda v: int(v.version), default=None)
+    if newest is None or any(newest.tags.get(key) is None for key in MEASURED_ALIKE):
+        return None
+    alike = [
+        v
+        for v in versions
+        if "fid" in v.tags and all(v.tags.get(key) == newest.tags[key] for key in MEASURED_ALIKE)
+    ]
+    return min(alike, key=lambda v: (float(v.tags["fid"]), int(v.version)), default=None)
+
+
+def crown_champion(client, name: str, rounds: int = 20) -> None:
+    """Point the alias champion at champion_of(the versions of `name`); left where it is when there is
+    none. Two pipelines registering at once may each choose from a read the other's version is missing
+    from: each reads the versions again after setting the alias and sets it again until a read after
+    setting finds what the choice was made from. Whoever sets the alias last has then seen every
+    version created before it, so the alias ends on the best of them, whatever the order."""
+    chosen_from = None
+    for _ in range(rounds):
+        versions = client.search_model_versions(f"name = '{name}'")
+        seen = sorted((v.version, sorted(v.tags.items())) for v in versions)
+        if seen == chosen_from:
+            return
+        if (best := champion_of(versions)) is not None:
+            client.set_registered_model_alias(name, CHAMPION, best.version)
+        chosen_from = seen
 
 
 def save_generator_model(path: Path, directory: Path, class_names=None, mlflow_model=None) -> None:

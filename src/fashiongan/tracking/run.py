@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..io import write_json
 from ..paths import RUN_FILE
-from . import model
+from . import evaluation, model
 from .datasets import dataset_input
 from .outage import one_line_errors, survives_outage
 from .store import client_for_experiment, restore_experiment, tracking_uri
@@ -54,6 +54,7 @@ class Run:
     log_generator = model.log_generator
     generator_model = model.generator_model
     register_generator = model.register_generator
+    record_evaluation = evaluation.record_evaluation  # each evaluation as a run of its own
 
     def __init__(self, client, run_id: str):
         self.client, self.run_id = client, run_id

@@ -32,7 +32,7 @@ logging.getLogger("mlflow.system_metrics").setLevel(logging.CRITICAL)
 import filelock  # noqa: E402
 
 from ..errors import TrackingError  # noqa: E402
-from ..lineage import git_commit  # noqa: E402
+from ..lineage import git_commit, git_dirty  # noqa: E402
 from ..paths import MLFLOW_DB, MLFLOW_LOCK, MLRUNS, SERVER_ARTIFACTS, SERVER_DB  # noqa: E402
 from .outage import masked, reason  # noqa: E402
 
@@ -143,20 +143,32 @@ def restore_experiment(client, experiment) -> None:
 
 
 def latest_runs(experiment: str, max_runs: int) -> list:
-    """The experiment's latest runs (mlflow Run objects), newest first; [] when it has none."""
+    """The experiment's latest training runs (mlflow Run objects), newest first; [] when it has none. Not
+    the evaluations' runs nested under them (tracking/evaluation.py tags those with a role)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri())
     found = client.get_experiment_by_name(experiment)
     return (
         client.search_runs(
-            [found.experiment_id], max_results=max_runs, order_by=["attributes.start_time DESC"]
+            [found.experiment_id],
+            filter_string="tags.`fashiongan.role` IS NULL",
+            max_results=max_runs,
+            order_by=["attributes.start_time DESC"],
         )
         if found
         else []
     )
 
 
-def provenance_tags() -> dict:
-    """The code and the DVC experiment a run came from."""
-    return {"git_commit": git_commit(repo_root()), "dvc_exp": os.environ.get("DVC_EXP_NAME")}
+def provenance_tags(code_files=()) -> dict:
+    """The code and the DVC experiment a run came from: the commit HEAD names, and whether `code_files`
+    (the run's code, relative to the repo root) differ from it, so a run never claims a commit's code
+    when it ran other code."""
+    root = repo_root()
+    dirty = git_dirty(root, code_files) if code_files else None
+    return {
+        "git_commit": git_commit(root),
+        "git_dirty": None if dirty is None else str(dirty).lower(),
+        "dvc_exp": os.environ.get("DVC_EXP_NAME"),
+    }

@@ -15,12 +15,13 @@ from ..paths import (
     HISTORY_LOG,
     LOSSES_PLOT,
     METRICS,
+    METRICS_DETAILS,
     RUN_FILE,
     TRAIN_STATE,
     TRAIN_SUMMARY,
     evaluation_files,
 )
-from .model import model_description
+from .evaluation import find_evaluation, record
 from .outage import masked, one_line_errors
 from .run import Run, restore_run
 from .store import tracking_uri
@@ -71,11 +72,10 @@ def sync_saved(enabled: bool, register_as: str | None = None, class_names=None) 
         ]
         for path, directory in missing:
             run.log_artifact(path, directory)
-        sent = [f"{directory}/{path.name}" for path, directory in missing] + _send_datasets(
-            run, bool(metrics)
-        )
+        sent = [f"{directory}/{path.name}" for path, directory in missing] + _send_datasets(run)
+        sent += _finish(run)
         if metrics:
-            sent += _finish(run, metrics, register_as, class_names)
+            sent += _send_evaluation(run, metrics, register_as, class_names)
         lost = _lost_sample_grids(run, max(held.values(), default=0))  # the last step of training
     if run.lost:
         raise TrackingError(f"MLflow store {masked(uri)}: {run.lost}")
@@ -111,45 +111,59 @@ def _saved_outputs(run_id: str) -> tuple[dict, list[tuple[Path, str]], dict]:
     if of_this_run(TRAIN_SUMMARY, after_train=False):
         summary = json.loads(TRAIN_SUMMARY.read_text())
         series |= {f"train.{k}": [(summary["steps"], v)] for k, v in summary.items() if k != "ruler"}
-    metrics = json.loads(METRICS.read_text()) if of_this_run(METRICS) else {}
-    series |= {f"eval.{k}": [(0, v)] for k, v in metrics.items() if k != "ruler"}  # the ruler is a tag
+    metrics = json.loads(METRICS.read_text()) if of_this_run(METRICS) else {}  # evaluate's, sent apart
     files = []
     if of_this_run(LOSSES_PLOT, after_train=False):
         files.append((LOSSES_PLOT, "figures"))
-    if of_this_run(GRID):
-        files.append((GRID, "samples"))
-    files += [(path, "evaluation") for path in evaluation_files() if metrics and of_this_run(path)]
     return series, files, metrics
 
 
-def _send_datasets(run: Run, evaluated: bool) -> list[str]:
-    """Log the datasets (training, and evaluation once evaluate has finished) that the run lacks,
-    from prepare's report if it is the one this training read: written before train recorded its
-    state (a later `fashiongan prepare` may describe other data)."""
+def _send_datasets(run: Run) -> list[str]:
+    """Log the training dataset if the run lacks it, from prepare's report if it is the one this
+    training read: written before train recorded its state (a later `fashiongan prepare` may describe
+    other data). The test split goes with each evaluation's own run."""
     if not DATA_REPORT.is_file() or DATA_REPORT.stat().st_mtime > TRAIN_STATE.stat().st_mtime:
         return []
-    report, held = json.loads(DATA_REPORT.read_text()), run.dataset_contexts()
-    contexts = ["training", "evaluation"] if evaluated else ["training"]
-    missing = [context for context in contexts if context not in held]
-    for context in missing:
-        run.log_dataset(report, context)
-    return [f"the {context} dataset" for context in missing]
+    if "training" in run.dataset_contexts():
+        return []
+    run.log_dataset(json.loads(DATA_REPORT.read_text()), "training")
+    return ["the training dataset"]
 
 
-def _finish(run: Run, metrics: dict, register_as: str | None, class_names) -> list[str]:
-    """What evaluate does last, if the run lacks it: log (and register) the generator, end the run."""
-    description, sent = model_description(metrics), []
-    status = run.client.get_run(run.run_id).info.status
-    if "ruler" in metrics:
-        run.set_tags({"ruler": metrics["ruler"]})
-    if (model := run.generator_model()) is None:
-        uri = run.log_generator(GENERATOR, register_as, description, class_names)
-        sent.append(f"the generator model {uri}" + (f" registered as {register_as!r}" if register_as else ""))
-    elif register_as and (version := run.register_generator(model, register_as, description)):
-        sent.append(f"the generator's registration as {register_as!r} version {version}")
-    if status != "FINISHED":
-        run.end("FINISHED")
-    return sent + (["the status FINISHED"] if status != "FINISHED" else [])
+def _finish(run: Run) -> list[str]:
+    """The status FINISHED for a training run train finished (its run file names it), if it lacks it."""
+    if (
+        json.loads(RUN_FILE.read_text()).get("run_id") != run.run_id
+        or run.client.get_run(run.run_id).info.status == "FINISHED"
+    ):
+        return []
+    run.end("FINISHED")
+    return ["the status FINISHED"]
+
+
+def _send_evaluation(run: Run, metrics: dict, register_as: str | None, class_names) -> list[str]:
+    """evaluate's record of its evaluation (tracking/evaluation.py: the generator as the run's model,
+    the evaluation's own run, the registry version), if the store lacks any of it."""
+    details = json.loads(METRICS_DETAILS.read_text()) if METRICS_DETAILS.is_file() else {}
+    if "identity" not in details:  # written by an older fashiongan
+        raise MissingInput(
+            f"{METRICS_DETAILS}: names no evaluation identity; evaluate again (`dvc repro --force evaluate`) "
+            "to record the evaluation"
+        )
+    identity, client = details["identity"], run.client
+    experiment_id = client.get_run(run.run_id).info.experiment_id
+    held = find_evaluation(client, experiment_id, run.run_id, identity)
+    registered = not register_as or any(
+        v.name == register_as for v in client.search_model_versions(f"run_id = '{run.run_id}'")
+    )
+    if held is not None and held.info.status == "FINISHED" and registered and run.generator_model():
+        return []
+    files = [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files() if path.is_file())]
+    report = json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None
+    uri, evaluation_id = record(run, GENERATOR, identity, metrics, files, report, register_as, class_names)
+    return [f"the evaluation (run {evaluation_id}) of generator {uri}"] + (
+        [f"its registration as {register_as!r}"] if not registered else []
+    )
 
 
 def _lost_sample_grids(run: Run, last_step: int) -> list[int]:

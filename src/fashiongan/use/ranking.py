@@ -1,7 +1,7 @@
 """How experiments are ranked, for `fashiongan report` and `fashiongan compare` alike: one table per ruler
 (numbers from two rulers are never ranked together), one row per recipe (experiments whose params differ only
-in `seed`, each metric as mean ± std over seeds), best mean FID first, and the seed spread that tells a win
-from seed noise."""
+in `seed` and whose code, data and evaluation agree: each metric as mean ± std over seeds), best mean FID
+first, and the seed spread that tells a win from seed noise."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ class Experiment:
     fid_curve: list[tuple[float, float]] = field(default_factory=list)  # (images seen, FID)
     ruler: str | None = None  # id of the feature network every metric was measured with; None: not recorded
     status: str = ""  # an MLflow run's status
+    # What else decides the numbers besides the params: the digest of train's code and data ("code"), and how
+    # the evaluation measured (n, the samples' seed, evaluate's code). Experiments differing here never share a row.
+    identity: dict[str, object] = field(default_factory=dict)
 
 
 def differing_params(experiments: list[Experiment]) -> list[str]:
@@ -33,7 +36,8 @@ def differing_params(experiments: list[Experiment]) -> list[str]:
 
 @dataclass
 class Recipe:
-    """Experiments on one ruler whose params are equal except `seed`: one row, their metrics over seeds."""
+    """Experiments on one ruler whose params are equal except `seed`, and whose identities are equal: one
+    row, their metrics over seeds."""
 
     experiments: list[Experiment]
 
@@ -73,12 +77,14 @@ class Recipe:
 
 
 def recipes(experiments: list[Experiment], fid: str = "fid") -> list[Recipe]:
-    """Experiments grouped by their params except `seed`, best mean FID first. Those without an FID (failed,
-    unfinished) are rows of their own, last: they are never averaged in with finished ones."""
-    groups: dict[tuple[str, bool], list[Experiment]] = {}
+    """Experiments grouped by their params except `seed` and by their identity (code, data, evaluation), best
+    mean FID first. Those without an FID (failed, unfinished) are rows of their own, last: they are never
+    averaged in with finished ones."""
+    groups: dict[tuple[str, str, bool], list[Experiment]] = {}
     for e in experiments:
-        recipe_params = {k: v for k, v in e.params.items() if k != "seed"}
-        groups.setdefault((json.dumps(recipe_params, sort_keys=True), fid in e.metrics), []).append(e)
+        recipe_params = {k: str(v) for k, v in e.params.items() if k != "seed"}  # str: DVC 42, MLflow "42"
+        key = (json.dumps(recipe_params, sort_keys=True), json.dumps(e.identity, sort_keys=True, default=str))
+        groups.setdefault((*key, fid in e.metrics), []).append(e)
     grouped = [Recipe(members) for members in groups.values()]
     return sorted(grouped, key=lambda r: r.mean(fid) if fid in r.experiments[0].metrics else float("inf"))
 

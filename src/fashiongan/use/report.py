@@ -10,6 +10,7 @@ image is inlined, so it opens offline, unlike `dvc plots show`'s, which loads it
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import subprocess
@@ -94,9 +95,15 @@ def dotted_params(tree: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def fid_curve(csv_text: str, batch_size) -> list[tuple[float, float]]:
+def fid_curve_points(points, batch_size, d_steps) -> list[tuple[float, float]]:
+    """(step, FID) -> (real images seen, FID): D sees train.d_steps batches of train.batch_size a step."""
+    per_step = float(batch_size or 1) * float(d_steps or 1)
+    return sorted((step * per_step, fid) for step, fid in points)
+
+
+def fid_curve(csv_text: str, batch_size, d_steps) -> list[tuple[float, float]]:
     """reports/train/fid.csv (step, fid, seconds) -> (images seen, FID)."""
-    return [(step * float(batch_size or 1), fid) for step, fid in step_series(csv_text)["fid"]]
+    return fid_curve_points(step_series(csv_text)["fid"], batch_size, d_steps)
 
 
 def dvc_experiments(root: Path) -> list[Experiment]:
@@ -120,11 +127,14 @@ def dvc_experiments(root: Path) -> list[Experiment]:
             continue
         params = dotted_params((data.get("params") or {}).get("params.yaml", {}).get("data") or {})
         metrics = dict((data.get("metrics") or {}).get(str(METRICS), {}).get("data") or {})
-        ruler = metrics.pop("ruler", None)  # a string beside the numbers
+        ruler = metrics.pop("ruler", None)  # strings beside the numbers
+        identity = {"code": metrics.pop("train_inputs", None)}  # evaluate.n, sample.* are params here
         at = None if rev == "workspace" else rev
         fid_log, grid = _read_at(root, at, FID_HISTORY), _read_at(root, at, GRID, "rb")
-        curve = fid_curve(fid_log, params.get("train.batch_size")) if fid_log else []
-        experiments.append(Experiment(name, params, metrics, grid, curve, ruler))
+        curve = (
+            fid_curve(fid_log, params.get("train.batch_size"), params.get("train.d_steps")) if fid_log else []
+        )
+        experiments.append(Experiment(name, params, metrics, grid, curve, ruler, identity=identity))
     return experiments
 
 
@@ -139,31 +149,36 @@ def _read_at(root: Path, rev: str | None, path: Path, mode: str = "r"):
 
 
 def mlflow_experiments(experiment: str, max_runs: int) -> list[Experiment]:
-    """The latest `max_runs` runs of the MLflow experiment."""
+    """The latest `max_runs` training runs of the MLflow experiment, each once per evaluation (compare's rows)."""
     import tempfile
 
     from mlflow.tracking import MlflowClient
 
     from ..tracking.outage import masked
-    from ..tracking.store import latest_runs, tracking_uri
+    from ..tracking.store import tracking_uri
+    from .compare import evaluated_runs, run_experiment
 
-    runs = latest_runs(experiment, max_runs)
-    if not runs:
+    pairs = evaluated_runs(experiment, max_runs)
+    if not pairs:
         raise TrackingError(f"no runs in MLflow experiment {experiment!r} at {masked(tracking_uri())}")
     client = MlflowClient(tracking_uri())
     experiments = []
-    for run in runs:
-        metrics = {k.removeprefix("eval."): v for k, v in run.data.metrics.items() if k.startswith("eval.")}
-        batch = run.data.params.get("train.batch_size")
+    for run, evaluation in pairs:
+        found = run_experiment(run, evaluation)
+        found.metrics = {
+            k.removeprefix("eval."): v for k, v in found.metrics.items() if k.startswith("eval.")
+        }
+        params = run.data.params
         history = client.get_metric_history(run.info.run_id, "fid")
-        curve = sorted((m.step * float(batch or 1), m.value) for m in history)
-        with tempfile.TemporaryDirectory() as tmp:
-            try:  # where the sample stage logs its grid
-                grid = Path(client.download_artifacts(run.info.run_id, "samples/grid.png", tmp)).read_bytes()
-            except Exception:  # a run that stopped before sample
-                grid = None
-        name, ruler = run.info.run_name or run.info.run_id[:8], run.data.tags.get("ruler")
-        experiments.append(Experiment(name, dict(run.data.params), metrics, grid, curve, ruler))
+        found.fid_curve = fid_curve_points(
+            [(m.step, m.value) for m in history], params.get("train.batch_size"), params.get("train.d_steps")
+        )
+        # where evaluate logs sample's grid (older fashiongan: the training run); none before sample ran
+        with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(Exception):
+            found.grid = Path(
+                client.download_artifacts((evaluation or run).info.run_id, "samples/grid.png", tmp)
+            ).read_bytes()
+        experiments.append(found)
     return experiments
 
 

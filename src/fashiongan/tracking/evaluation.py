@@ -1,0 +1,141 @@
+"""Each evaluation of a trained generator as an MLflow run of its own, nested under the training run
+that made the generator. Its metrics (`eval.*`) are linked to the generator's LoggedModel and to the
+test split they were scored on, so the model's page lists every evaluation; what it measured with
+(ruler, n, the samples' seed and count, the evaluate code) are its params and tags. A later evaluation
+adds a run and never overwrites an earlier one; the same evaluation again is recorded once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from .datasets import dataset_input
+from .outage import survives_outage
+
+ROLE = "fashiongan.role"  # "evaluation" on an evaluation's run; training runs do not carry it
+EVALUATION = "evaluation"
+RECORD = "fashiongan.evaluation"  # the digest of the evaluation's identity: finds it again (sync)
+IDENTITY_PARAMS = ("evaluate.n", "sample.n", "sample.seed")  # also a run's params: fixed once logged
+
+
+def identity_digest(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def parent_filter(training_run_id: str) -> str:
+    return f"tags.`{ROLE}` = '{EVALUATION}' AND tags.`mlflow.parentRunId` = '{training_run_id}'"
+
+
+def find_evaluation(client, experiment_id: str, training_run_id: str, identity: dict):
+    """The evaluation run of `training_run_id` with this identity (an mlflow Run), or None."""
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"{parent_filter(training_run_id)} AND tags.`{RECORD}` = '{identity_digest(identity)}'",
+        max_results=1,
+    )
+    return found[0] if found else None
+
+
+@survives_outage
+def record_evaluation(
+    run, identity: dict, metrics: dict, files: list[tuple[Path, str]], data_report: dict | None, model_id: str
+) -> str | None:
+    """Record one evaluation of training run `run`'s generator (the LoggedModel `model_id`): a run
+    nested under `run`, named after it, with `identity` (ruler, evaluate.n, sample.n, sample.seed,
+    digests of the generator, the samples and the evaluate code) as params and tags, `metrics` as
+    eval.* linked to the model and to the test split, `files` as artifacts (path, directory), and the
+    status FINISHED. Returns the evaluation run's id; one recorded already (same identity) is kept as
+    it is. Unfinished (the store went away during it), it is completed."""
+    from mlflow.entities import LoggedModelInput, Metric
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = run.client
+    training = client.get_run(run.run_id)
+    experiment_id = training.info.experiment_id
+    held = find_evaluation(client, experiment_id, run.run_id, identity)
+    if held is not None and held.info.status == "FINISHED":
+        return held.info.run_id
+    if held is None:
+        name = f"{training.info.run_name or run.run_id[:8]}.eval-n{identity['evaluate.n']}"
+        tags = {key: str(value) for key, value in identity.items() if key not in IDENTITY_PARAMS}
+        tags |= {ROLE: EVALUATION, RECORD: identity_digest(identity), MLFLOW_PARENT_RUN_ID: run.run_id}
+        held = client.create_run(experiment_id, run_name=name, tags=tags)
+    evaluation_id = held.info.run_id
+    try:
+        dataset = dataset_input(data_report, "evaluation") if data_report else None
+        client.log_inputs(
+            evaluation_id, datasets=[dataset] if dataset else None, models=[LoggedModelInput(model_id)]
+        )
+        now = int(time.time() * 1000)
+        linked = (
+            {"dataset_name": dataset.dataset.name, "dataset_digest": dataset.dataset.digest}
+            if dataset
+            else {}
+        )
+        client.log_batch(
+            evaluation_id,
+            params=[_param(key, identity[key]) for key in IDENTITY_PARAMS],
+            metrics=[
+                Metric(f"eval.{key}", float(value), now, 0, model_id=model_id, **linked)
+                for key, value in metrics.items()
+                if isinstance(value, (int, float))
+            ],
+        )
+        for path, directory in files:
+            client.log_artifact(evaluation_id, str(path), directory)
+    except Exception:
+        client.set_terminated(evaluation_id, "FAILED")
+        raise
+    client.set_terminated(evaluation_id, "FINISHED")
+    return evaluation_id
+
+
+def _param(key: str, value):
+    from mlflow.entities import Param
+
+    return Param(key, str(value))
+
+
+def evaluations_of(client, experiment_id: str, training_run_ids: list[str], max_results: int = 5000) -> dict:
+    """{training run id: its FINISHED evaluation runs, newest first} for the given training runs."""
+    wanted, found = set(training_run_ids), {}
+    for evaluation in client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{ROLE}` = '{EVALUATION}' AND attributes.status = 'FINISHED'",
+        max_results=max_results,
+        order_by=["attributes.start_time DESC"],
+    ):
+        parent = evaluation.data.tags.get("mlflow.parentRunId")
+        if parent in wanted:
+            found.setdefault(parent, []).append(evaluation)
+    return found
+
+
+def record(
+    run,
+    generator: Path,
+    identity: dict,
+    metrics: dict,
+    files: list[tuple[Path, str]],
+    data_report: dict | None,
+    register_as: str | None,
+    class_names=None,
+) -> tuple[str | None, str | None]:
+    """What evaluate (and `tracking sync` after an outage) records of one evaluation: the training run's
+    generator as its LoggedModel (once), the evaluation's run (record_evaluation), and with `register_as`
+    the generator's registry version, tagged with this evaluation's FID, ruler and n. Returns the model
+    URI and the evaluation's run id (None for each the store did not take)."""
+    from .model import model_description
+
+    logged = run.log_generator(generator, class_names)
+    if logged is None:  # tracking is off, or the store went away
+        return None, None
+    evaluation_id = run.record_evaluation(identity, metrics, files, data_report, logged.model_id)
+    if register_as and evaluation_id:
+        measured = {"fid": metrics["fid"], "ruler": identity["ruler"], "n": identity["evaluate.n"]}
+        run.register_generator(
+            logged, register_as, model_description(metrics), measured | {"evaluation": evaluation_id}
+        )
+    return logged.model_uri, evaluation_id
