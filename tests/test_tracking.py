@@ -328,36 +328,70 @@ def tiny_generator(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def test_evaluate_run_again_logs_no_second_generator_and_registers_it_once(store, decoy_global_store):
+EVALUATED = {"fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6}  # evaluate's other metrics
+
+
+def evaluation(generator: Path, n: int = 100, ruler: str = "ruler-a", sample_seed: int = 1) -> dict:
+    """An evaluation's identity as evaluate makes it."""
+    from fashiongan.io import file_digest
+
+    return {
+        "ruler": ruler,
+        "evaluate.n": n,
+        "sample.n": n,
+        "sample.seed": sample_seed,
+        "generator_sha256": file_digest(generator),
+        "evaluate_code": "e0",
+    }
+
+
+def test_each_evaluation_is_a_run_of_its_own_beside_one_generator_and_none_erases_another(
+    store, decoy_global_store
+):
+    """evaluate run again (another evaluate.n, as `dvc repro` runs it after that param changed): a second
+    record; the same evaluation again: none; the generator logged and registered once, with the FID, ruler and n
+    of the evaluation that registered it."""
     from fashiongan.errors import TrackingError
+    from fashiongan.tracking.evaluation import record
 
     path = tiny_generator(Path("g.keras"))
-
-    def evaluate(run_id, generator, register_as=None):
-        """What the evaluate stage does with the run: log the generator, end the run."""
-        run = open_run(run_id)
-        try:
-            return run.log_generator(generator, register_as=register_as, description="FID 1")
-        finally:
-            run.end()
-
-    run_id = start_run("fashiongan").run_id
-    first = evaluate(run_id, path)
-    again = evaluate(run_id, path, register_as="fashiongan")  # tracking.register_model turned on
-    third = evaluate(run_id, path, register_as="fashiongan")
-    experiment = store.get_run(run_id).info.experiment_id
-    assert first == again == third
-    assert [m.model_uri for m in store.search_logged_models([experiment])] == [first]
-    versions = store.search_model_versions("name = 'fashiongan'")
-    assert [(v.version, v.source, v.run_id, v.description) for v in versions] == [(1, first, run_id, "FID 1")]
+    training = start_run("fashiongan", system_metrics=False)
+    training.end()
+    run = open_run(training.run_id)
+    uri, first = record(run, path, evaluation(path, 100), EVALUATED | {"fid": 12.5, "n": 100}, [], None, None)
+    again = record(
+        run, path, evaluation(path, 100), EVALUATED | {"fid": 12.5, "n": 100}, [], None, "fashiongan"
+    )
+    assert again == (uri, first)  # the same evaluation: recorded once, now registered
+    _, second = record(
+        run, path, evaluation(path, 50), EVALUATED | {"fid": 15.0, "n": 50}, [], None, "fashiongan"
+    )
+    experiment = store.get_run(run.run_id).info.experiment_id
+    (model,) = store.search_logged_models([experiment])
+    assert model.model_uri == uri and model.source_run_id == run.run_id
+    held = {e: store.get_run(e) for e in (first, second)}
+    assert {e: (r.data.params["evaluate.n"], r.data.metrics["eval.fid"]) for e, r in held.items()} == {
+        first: ("100", 12.5),
+        second: ("50", 15.0),
+    }
+    for evaluation_id, fid in ((first, 12.5), (second, 15.0)):
+        evaluated = held[evaluation_id]
+        assert evaluated.data.tags["mlflow.parentRunId"] == run.run_id and evaluated.info.status == "FINISHED"
+        assert [i.model_id for i in evaluated.inputs.model_inputs] == [model.model_id]
+        # each evaluation's FID is one of the model's metrics, linked to the run that measured it
+        assert (fid, evaluation_id) in {(m.value, m.run_id) for m in model.metrics if m.key == "eval.fid"}
+    assert "eval.fid" not in store.get_run(run.run_id).data.metrics  # the training run holds training only
+    (version,) = store.search_model_versions("name = 'fashiongan'")
+    assert (version.source, version.run_id) == (uri, run.run_id)
+    assert version.tags == {"fid": "12.5", "ruler": "ruler-a", "n": "100", "evaluation": first}
 
     other = tiny_generator(Path("other.keras"), seed=1)
     with pytest.raises(
         TrackingError,
         match=rf"^other\.keras \(sha256 \w{{12}}\) is not the generator MLflow run "
-        rf"{run_id} holds \({first}, sha256 \w{{12}}\)",
+        rf"{run.run_id} holds \({uri}, sha256 \w{{12}}\)",
     ):
-        evaluate(run_id, other)
+        record(run, other, evaluation(other), EVALUATED | {"fid": 1.0, "n": 100}, [], None, None)
     assert len(store.search_logged_models([experiment])) == 1
 
 
@@ -374,42 +408,106 @@ def decoy_global_store(tmp_path, monkeypatch):
     assert utils._tracking_uri == decoy  # nothing set MLflow's global URI
 
 
-def evaluated(fid: float, ruler: str, seed: int) -> tuple[str, Path]:
-    """A training run and what evaluate records in it, its generator registered; (run id, generator)."""
+def evaluated(fid: float, ruler: str, seed: int, n: int = 100) -> tuple[str, Path]:
+    """A training run and evaluate's record of its generator, registered; (run id, generator)."""
+    from fashiongan.tracking.evaluation import record
+
     run = start_run("fashiongan", system_metrics=False)
-    run.set_tags({"ruler": ruler})
-    run.log_series({"eval.fid": [(0, fid)]})  # sent in the background, as evaluate sends it
-    generator = tiny_generator(Path(f"g{seed}.keras"), seed)
-    run.log_generator(generator, register_as="fashiongan", description=f"FID {fid}")
     run.end()
+    generator = tiny_generator(Path(f"g{seed}.keras"), seed)
+    record(
+        run,
+        generator,
+        evaluation(generator, n, ruler),
+        EVALUATED | {"fid": fid, "n": n},
+        [],
+        None,
+        "fashiongan",
+    )
     return run.run_id, generator
 
 
-def test_the_champion_alias_is_the_lowest_fid_of_the_newest_versions_ruler(store, decoy_global_store):
+def champion(store) -> tuple[int, str]:
+    version = store.get_model_version_by_alias("fashiongan", "champion")
+    return int(version.version), version.run_id
+
+
+def test_the_champion_is_the_lowest_fid_among_versions_measured_like_the_newest(store, decoy_global_store):
     import mlflow
 
     from fashiongan.io import file_digest
 
-    def champion() -> tuple[int, str]:
-        version = store.get_model_version_by_alias("fashiongan", "champion")
-        return int(version.version), version.run_id
-
     first, _ = evaluated(30.0, "ruler-a", seed=1)
-    assert champion() == (1, first)
+    assert champion(store) == (1, first)
     second, best = evaluated(20.0, "ruler-a", seed=2)
     evaluated(25.0, "ruler-a", seed=3)
-    assert champion() == (2, second)
+    assert champion(store) == (2, second)
     assert file_digest(generator_file("models:/fashiongan@champion")) == file_digest(best)
     versions = store.search_model_versions("name = 'fashiongan'")
-    assert {int(v.version): (v.tags["fid"], v.tags["ruler"]) for v in versions} == {
-        1: ("30.0", "ruler-a"),
-        2: ("20.0", "ruler-a"),
-        3: ("25.0", "ruler-a"),
+    assert {int(v.version): (v.tags["fid"], v.tags["ruler"], v.tags["n"]) for v in versions} == {
+        1: ("30.0", "ruler-a", "100"),
+        2: ("20.0", "ruler-a", "100"),
+        3: ("25.0", "ruler-a", "100"),
     }
-    # a new ruler: its FIDs are not comparable with the old one's, however much higher
-    fourth, _ = evaluated(40.0, "ruler-b", seed=4)
-    assert champion() == (4, fourth)
+    # FIDs measured on another n are not comparable (FID falls as n grows), however much lower
+    fourth, _ = evaluated(22.0, "ruler-a", seed=4, n=1000)
+    assert champion(store) == (4, fourth)
+    # nor those of another ruler, however much higher
+    fifth, _ = evaluated(40.0, "ruler-b", seed=5)
+    assert champion(store) == (5, fifth)
     assert not decoy_global_store.exists() and mlflow.active_run() is None
+
+
+REGISTER = """
+import sys, time
+from pathlib import Path
+from mlflow.tracking import MlflowClient
+from fashiongan.tracking.run import open_run
+
+run_id, fid, stall = sys.argv[1], sys.argv[2], sys.argv[3]
+if stall != "-":  # the first time it sets the alias: wait there for the other process to register and crown
+    set_alias = MlflowClient.set_registered_model_alias
+
+    def stalled(client, *args):
+        MlflowClient.set_registered_model_alias = set_alias
+        Path(stall + ".read").touch()
+        while not Path(stall + ".go").exists():
+            time.sleep(0.05)
+        set_alias(client, *args)
+
+    MlflowClient.set_registered_model_alias = stalled
+run = open_run(run_id)
+run.register_generator(run.generator_model(), "fashiongan", "", {"fid": fid, "ruler": "ruler-a", "n": 100})
+"""
+
+
+@pytest.mark.slow
+def test_two_pipelines_registering_at_once_leave_the_champion_on_the_best(store, tmp_path):
+    """Process A reads the versions (its own only) and stalls before setting the alias; B registers a better
+    version and crowns it; then A sets the alias from its stale read. The alias must end on B's version."""
+    import time
+
+    from fashiongan.tracking.evaluation import record
+
+    runs = {}
+    for fid in (30, 20):  # two trained, evaluated generators, not yet registered
+        run = start_run("fashiongan", system_metrics=False)
+        run.end()
+        generator = tiny_generator(Path(f"g{fid}.keras"), fid)
+        record(run, generator, evaluation(generator), EVALUATED | {"fid": fid, "n": 100}, [], None, None)
+        runs[fid] = run.run_id
+    script = tmp_path / "register.py"
+    script.write_text(REGISTER)
+    worse = subprocess.Popen([sys.executable, str(script), runs[30], "30", str(tmp_path / "a")])
+    deadline = time.time() + 120
+    while not (tmp_path / "a.read").exists():
+        assert worse.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    subprocess.run([sys.executable, str(script), runs[20], "20", "-"], check=True, timeout=120)
+    assert champion(store) == (2, runs[20])
+    (tmp_path / "a.go").touch()
+    assert worse.wait(timeout=120) == 0
+    assert champion(store) == (2, runs[20])  # FID 20, although the worse one set the alias last
 
 
 def test_a_training_run_logs_system_metrics_to_its_store_until_it_ends(
