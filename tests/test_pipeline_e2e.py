@@ -117,17 +117,26 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     assert run.data.tags["git_commit"]
     card = json.loads((ROOT / "rulers/fashion-mnist.json").read_text())
     assert run.data.tags["ruler"] == card["id"]
+    (evaluation,) = client.search_runs([run.info.experiment_id], "tags.`fashiongan.role` = 'evaluation'")
+    assert evaluation.data.tags["mlflow.parentRunId"] == run_id and evaluation.info.status == "FINISHED"
+    assert evaluation.data.params == {"evaluate.n": "1000", "sample.n": "1000", "sample.seed": "1234"}
+    assert evaluation.data.tags["ruler"] == card["id"]
     inputs = {
         tag.value: i.dataset
-        for i in run.inputs.dataset_inputs
+        for held in (run, evaluation)
+        for i in held.inputs.dataset_inputs
         for tag in i.tags
         if tag.key == "mlflow.data.context"
     }
+    assert [i.dataset.name for i in run.inputs.dataset_inputs] == ["fashion-mnist/train"]
     assert inputs.keys() == {"training", "evaluation"}
-    assert (
-        inputs["training"].name == "fashion-mnist/train" and inputs["evaluation"].name == "fashion-mnist/test"
-    )
+    assert inputs["evaluation"].name == "fashion-mnist/test"
     assert inputs["training"].digest != inputs["evaluation"].digest
+    assert (
+        run.data.tags["train.inputs_digest"]
+        == json.loads((repo / "reports/metrics.json").read_text())["train_inputs"]
+    )
+    assert run.data.tags["git_dirty"] == "false"
     history = client.get_metric_history(run_id, "g_loss")
     steps = [m.step for m in history]
     assert steps == sorted(steps) and len(steps) == len(set(steps)) == 31
@@ -138,17 +147,17 @@ def test_mlflow_run_holds_params_step_metrics_images_and_fid(built):
     assert run.data.tags["train.ema_published"] == str(summary["ema_published"])
     for decay, fid in summary["ema_fid_train"].items():
         assert run.data.metrics[f"ema_fid_train.{decay}"] == pytest.approx(fid, abs=1e-4)
-    assert run.data.metrics["eval.fid"] == pytest.approx(
+    assert evaluation.data.metrics["eval.fid"] == pytest.approx(
         json.loads((repo / "reports/metrics.json").read_text())["fid"]
     )
+    assert not any(key.startswith("eval.") for key in run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"images", "samples", "figures"} <= artifacts, artifacts
+    assert {"images", "figures"} <= artifacts, artifacts
     images = client.list_artifacts(run_id, "images")
     assert images, "no sample-grid images logged"
-    evaluation = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "evaluation")}
-    assert {"interpolation.png", "interpolation.gif", "class_morph.png", "truncation.png"} <= evaluation, (
-        evaluation
-    )
+    assert [a.path for a in client.list_artifacts(evaluation.info.run_id, "samples")] == ["samples/grid.png"]
+    figures = {a.path.split("/")[-1] for a in client.list_artifacts(evaluation.info.run_id, "evaluation")}
+    assert {"interpolation.png", "interpolation.gif", "class_morph.png", "truncation.png"} <= figures, figures
     # artifacts live in the repo's own mlruns/, not in a temporary copy
     assert run.info.artifact_uri.startswith((repo / "mlruns").as_uri())
 
@@ -271,6 +280,38 @@ def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
     assert [p.stat().st_mtime_ns for p in outputs] == before
 
 
+@pytest.mark.slow
+def test_a_second_evaluation_adds_a_record_and_compare_shows_each_with_its_n(repo):
+    """evaluate.n changed and `dvc repro`: train is not re-run, the first evaluation stays readable beside
+    the second, the registered version keeps the FID and n it was registered with, and compare shows two
+    rows, not one recipe with two seeds."""
+    from mlflow.tracking import MlflowClient
+
+    first = json.loads((repo / "reports/metrics.json").read_text())
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["evaluate"]["n"] = 500
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = sh(["dvc", "repro"], repo, timeout=600).stdout
+    assert "Running stage 'evaluate'" in log and "Running stage 'train'" not in log
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    run_id = json.loads((repo / "reports/train/run.json").read_text())["run_id"]
+    experiment = client.get_run(run_id).info.experiment_id
+    evaluations = client.search_runs([experiment], "tags.`fashiongan.role` = 'evaluation'")
+    assert {e.data.params["evaluate.n"]: e.data.metrics["eval.fid"] for e in evaluations} == {
+        "1000": pytest.approx(first["fid"]),
+        "500": pytest.approx(json.loads((repo / "reports/metrics.json").read_text())["fid"]),
+    }
+    assert {e.data.tags["mlflow.parentRunId"] for e in evaluations} == {run_id}
+    (version,) = client.search_model_versions("name = 'fashiongan'")
+    assert (version.tags["n"], float(version.tags["fid"])) == ("1000", pytest.approx(first["fid"]))
+    table = sh(["fashiongan", "compare", "--markdown"], repo).stdout
+    header, _, *rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    assert sorted((row[header.index("n")], row[header.index("seeds")]) for row in rows) == [
+        ("1000", "42"),
+        ("500", "42"),
+    ]
+
+
 def interrupt_training(repo, learning_rate: float, signum: int, past_checkpoint: int):
     """Start a 93-step `fashiongan train` (checkpoints every 10) with fresh params, send `signum`
     once a checkpoint past `past_checkpoint` of this run exists; returns (exit code, output)."""
@@ -342,14 +383,20 @@ def test_a_param_change_reruns_train_onwards_and_after_sigterm_the_next_repro_re
     summary = json.loads((repo / "reports/train/summary.json").read_text())
     assert 20 <= summary["resumed_from_step"] <= stopped_at
     assert_resumed_run_is_whole(repo, client, state["run_id"])
+    # the whole run's seconds, the segment before the signal too (fid.csv counts them so), and images seen
+    with open(repo / "reports/train/fid.csv") as f:
+        assert summary["train_seconds"] >= float(list(csv.DictReader(f))[-1]["seconds"]) > 0
+    assert summary["images_seen"] == 93 * 64
 
-    runs = client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
+    experiment = client.get_experiment_by_name("fashiongan").experiment_id
+    runs = client.search_runs([experiment], "tags.`fashiongan.role` IS NULL")
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert {float(r.data.params["train.learning_rate"]) for r in runs} == {before, 0.0004}
     out = sh(["fashiongan", "compare", "--markdown"], repo).stdout
     table = [line for line in out.splitlines() if line.startswith("|")]
-    best = min(runs, key=lambda r: r.data.metrics["eval.fid"])
-    assert len(table) == 4 and table[2].startswith(f"| {best.info.run_name} |")
+    evaluations = client.search_runs([experiment], "tags.`fashiongan.role` = 'evaluation'")
+    best = min(evaluations, key=lambda r: r.data.metrics["eval.fid"]).data.tags["mlflow.parentRunId"]
+    assert len(table) == 4 and table[2].startswith(f"| {client.get_run(best).info.run_name} |")
     assert json.loads((ROOT / "rulers/fashion-mnist.json").read_text())["id"] in out
     assert "fid_real" in sh(["dvc", "metrics", "show", "--json"], repo).stdout
 

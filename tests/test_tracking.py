@@ -591,54 +591,44 @@ def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store
     write_json(
         METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100}
     )
-    write_json(METRICS_DETAILS, {"timings_s": {}})
+    write_json(METRICS_DETAILS, {"timings_s": {}, "identity": evaluation(GENERATOR)})
     (FIGURES / "class_histogram.png").write_bytes(b"png")
 
     line = sync_saved(True)
-    artifacts = [
-        "figures/losses.png",
-        "samples/grid.png",
-        "evaluation/metrics.json",
-        "evaluation/metrics_details.json",
-        "evaluation/class_histogram.png",
-    ]
     assert line.startswith(
-        f"tracking sync: 14 metric values sent to run {run.run_id} in {store.tracking_uri}; "
-        f"also sent {', '.join(artifacts)}, the generator model models:/m-"
+        f"tracking sync: 8 metric values sent to run {run.run_id} in {store.tracking_uri}; "
+        "also sent figures/losses.png, the status FINISHED, the evaluation (run "
     )
     assert line.endswith(
-        ", the status FINISHED; 2 sample grids logged while training (steps 4 to 6) are lost: "
+        "; 2 sample grids logged while training (steps 4 to 6) are lost: "
         "training draws them and keeps them nowhere on disk"
     )
     held = store.get_run(run.run_id)
     assert held.info.status == "FINISHED"
-    assert held.data.metrics == {
-        "d_loss": 0.5,
-        "fid": 40.0,
-        "train.steps": 6,
-        "train.train_seconds": 1.5,
-        "eval.fid": 12.5,
-        "eval.fid_real": 0.6,
-        "eval.kid": 0.01,
-        "eval.precision": 0.7,
-        "eval.recall": 0.6,
-        "eval.n": 100,
-    }
+    assert held.data.metrics == {"d_loss": 0.5, "fid": 40.0, "train.steps": 6, "train.train_seconds": 1.5}
     assert sorted(m.step for m in store.get_metric_history(run.run_id, "d_loss")) == [1, 2, 3, 4, 5, 6]
+    assert {f.path for f in store.list_artifacts(run.run_id, "figures")} == {"figures/losses.png"}
+    (model,) = store.search_logged_models([held.info.experiment_id])
+    assert model.source_run_id == run.run_id and f"of generator {model.model_uri}" in line
+    (evaluated,) = store.search_runs([held.info.experiment_id], "tags.`fashiongan.role` = 'evaluation'")
+    assert evaluated.info.status == "FINISHED" and evaluated.data.tags["mlflow.parentRunId"] == run.run_id
+    assert evaluated.data.metrics == {f"eval.{k}": v for k, v in json.loads(METRICS.read_text()).items()}
     logged = {
-        f.path
-        for directory in ("figures", "samples", "evaluation")
-        for f in store.list_artifacts(run.run_id, directory)
+        f.path for d in ("samples", "evaluation") for f in store.list_artifacts(evaluated.info.run_id, d)
     }
-    assert logged == set(artifacts)  # not the figure older than the run
-    models = store.search_logged_models([held.info.experiment_id])
-    assert [m.source_run_id for m in models] == [run.run_id]
+    assert logged == {  # not the figure older than the run
+        "samples/grid.png",
+        "evaluation/metrics.json",
+        "evaluation/metrics_details.json",
+        "evaluation/class_histogram.png",
+    }
 
     assert sync_saved(True).startswith(
         f"tracking sync: 0 metric values sent to run {run.run_id} in {store.tracking_uri}; "
         "nothing else was missing; 2 sample grids"
     )
     assert len(store.search_logged_models([held.info.experiment_id])) == 1
+    assert len(store.search_runs([held.info.experiment_id])) == 2  # the training run and one evaluation
 
 
 DATA_REPORT = {  # reports/data.json as prepare writes it for Fashion-MNIST
@@ -721,7 +711,7 @@ def test_a_users_directory_is_a_local_source_named_after_it(tmp_path, monkeypatc
 def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_report(store):
     from fashiongan.io import StepLog, write_json
     from fashiongan.paths import DATA_REPORT as REPORT_FILE
-    from fashiongan.paths import FID_LOG, GENERATOR, HISTORY_LOG, METRICS, TRAIN_STATE
+    from fashiongan.paths import FID_LOG, GENERATOR, HISTORY_LOG, METRICS, METRICS_DETAILS, TRAIN_STATE
 
     run = start_run("fashiongan")  # the store went away before train logged the training data
     StepLog(HISTORY_LOG, ["d_loss"])
@@ -740,5 +730,12 @@ def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_repo
         METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100}
     )
     tiny_generator(GENERATOR)
-    assert ", the evaluation dataset, the generator model" in sync_saved(True)
-    assert set(held_datasets(store, run.run_id)) == {"training", "evaluation"}
+    write_json(METRICS_DETAILS, {"identity": evaluation(GENERATOR)})
+    assert ", the evaluation (run " in sync_saved(True)
+    assert set(held_datasets(store, run.run_id)) == {"training"}
+    (evaluated,) = store.search_runs(
+        [store.get_run(run.run_id).info.experiment_id], "tags.`fashiongan.role` = 'evaluation'"
+    )
+    assert set(held_datasets(store, evaluated.info.run_id)) == {
+        "evaluation"
+    }  # the test split it was scored on

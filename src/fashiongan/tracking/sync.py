@@ -130,12 +130,14 @@ def _send_datasets(run: Run) -> list[str]:
     return ["the training dataset"]
 
 
+def _trained(run_id: str) -> bool:
+    """Whether train finished run `run_id`: it writes the run file naming it last."""
+    return RUN_FILE.is_file() and json.loads(RUN_FILE.read_text()).get("run_id") == run_id
+
+
 def _finish(run: Run) -> list[str]:
-    """The status FINISHED for a training run train finished (its run file names it), if it lacks it."""
-    if (
-        json.loads(RUN_FILE.read_text()).get("run_id") != run.run_id
-        or run.client.get_run(run.run_id).info.status == "FINISHED"
-    ):
+    """The status FINISHED for a training run train finished, if it lacks it."""
+    if not _trained(run.run_id) or run.client.get_run(run.run_id).info.status == "FINISHED":
         return []
     run.end("FINISHED")
     return ["the status FINISHED"]
@@ -158,7 +160,12 @@ def _send_evaluation(run: Run, metrics: dict, register_as: str | None, class_nam
     )
     if held is not None and held.info.status == "FINISHED" and registered and run.generator_model():
         return []
-    files = [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files() if path.is_file())]
+    # sample and evaluate run after train wrote its run file: an output older than it is an earlier run's
+    files = [
+        (path, directory)
+        for path, directory in [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files())]
+        if path.is_file() and path.stat().st_mtime >= RUN_FILE.stat().st_mtime
+    ]
     report = json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None
     uri, evaluation_id = record(run, GENERATOR, identity, metrics, files, report, register_as, class_names)
     return [f"the evaluation (run {evaluation_id}) of generator {uri}"] + (
