@@ -74,11 +74,15 @@ def dvc_experiments(repo) -> dict:
     return experiments
 
 
-def mlflow_runs(uri):
+TRAINING, EVALUATION = "tags.`fashiongan.role` IS NULL", "tags.`fashiongan.role` = 'evaluation'"
+
+
+def mlflow_runs(uri, kind=TRAINING):
+    """The training runs (or with kind=EVALUATION, the evaluations' runs) of the experiment."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    return client, client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id])
+    return client, client.search_runs([client.get_experiment_by_name("fashiongan").experiment_id], kind)
 
 
 @pytest.mark.slow
@@ -88,18 +92,23 @@ def test_queued_experiments_land_as_mlflow_runs_on_the_server_named_after_them(s
     assert status.count("Success") == 2, status
     client, runs = mlflow_runs(uri)
     assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+    _, evaluations = mlflow_runs(uri, EVALUATION)
+    evaluation_of = {e.data.tags["mlflow.parentRunId"]: e for e in evaluations}
+    assert len(evaluations) == 3 and evaluation_of.keys() == {r.info.run_id for r in runs}
     experiments = dvc_experiments(repo)
     assert len(experiments) == 2, experiments
     by_name = {r.info.run_name: r for r in runs}
     for name, (lr, fid) in experiments.items():
         run = by_name[name]  # the MLflow run is named after its DVC experiment
-        assert run.data.tags["dvc_exp"] == name
+        evaluation = evaluation_of[run.info.run_id]
+        assert run.data.tags["dvc_exp"] == name and evaluation.info.run_name == f"{name}.eval-n1000"
         assert float(run.data.params["train.learning_rate"]) == lr
-        assert run.data.metrics["eval.fid"] == pytest.approx(fid, rel=1e-4)
+        assert evaluation.data.metrics["eval.fid"] == pytest.approx(fid, rel=1e-4)
         # artifacts went through the server into its store under the repo
         assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
-        assert {"images", "samples", "evaluation"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert list((repo / "mlartifacts").glob(f"*/{run.info.run_id}/artifacts/samples/grid.png"))
+        assert {"images", "figures"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"samples", "evaluation"} <= {a.path for a in client.list_artifacts(evaluation.info.run_id)}
+        assert list((repo / "mlartifacts").glob(f"*/{evaluation.info.run_id}/artifacts/samples/grid.png"))
     # every stage, the queued ones included, logged to the server and nothing to a local store
     assert not (repo / "mlflow.db").exists() and not (repo / "mlruns").exists()
 
@@ -163,7 +172,11 @@ def test_the_server_serves_metrics_images_and_the_model_over_rest(server_repo):
         rest(
             uri,
             "/api/2.0/mlflow/runs/search",
-            {"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 10},
+            {
+                "experiment_ids": [experiment["experiment"]["experiment_id"]],
+                "max_results": 10,
+                "filter": TRAINING,
+            },
         )
     )["runs"]
     assert len(runs) == 3
@@ -173,7 +186,9 @@ def test_the_server_serves_metrics_images_and_the_model_over_rest(server_repo):
         rest(uri, f"/api/2.0/mlflow/metrics/get-history?run_id={baseline}&metric_key=g_loss")
     )
     assert [m["step"] for m in history["metrics"]] == list(range(1, 32))
-    png = rest(uri, f"/get-artifact?path=samples/grid.png&run_uuid={baseline}")
+    _, evaluations = mlflow_runs(uri, EVALUATION)
+    (evaluation,) = [e.info.run_id for e in evaluations if e.data.tags["mlflow.parentRunId"] == baseline]
+    png = rest(uri, f"/get-artifact?path=samples/grid.png&run_uuid={evaluation}")
     assert png.startswith(b"\x89PNG")
     models = json.loads(
         rest(
