@@ -6,6 +6,7 @@ adds a run and never overwrites an earlier one; the same evaluation again is rec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -44,11 +45,11 @@ def record_evaluation(
 ) -> str | None:
     """Record one evaluation of training run `run`'s generator (the LoggedModel `model_id`): a run
     nested under `run`, named after it, with `identity` (ruler, evaluate.n, sample.n, sample.seed,
-    digests of the generator, the samples and the evaluate code) as params and tags, `metrics` as
+    digests of the generator and of the evaluate code) as params and tags, `metrics` as
     eval.* linked to the model and to the test split, `files` as artifacts (path, directory), and the
     status FINISHED. Returns the evaluation run's id; one recorded already (same identity) is kept as
     it is. Unfinished (the store went away during it), it is completed."""
-    from mlflow.entities import LoggedModelInput, Metric
+    from mlflow.entities import LoggedModelInput, Metric, Param
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = run.client
@@ -76,7 +77,7 @@ def record_evaluation(
         )
         client.log_batch(
             evaluation_id,
-            params=[_param(key, identity[key]) for key in IDENTITY_PARAMS],
+            params=[Param(key, str(identity[key])) for key in IDENTITY_PARAMS],
             metrics=[
                 Metric(f"eval.{key}", float(value), now, 0, model_id=model_id, **linked)
                 for key, value in metrics.items()
@@ -86,16 +87,11 @@ def record_evaluation(
         for path, directory in files:
             client.log_artifact(evaluation_id, str(path), directory)
     except Exception:
-        client.set_terminated(evaluation_id, "FAILED")
+        with contextlib.suppress(Exception):  # the store may be what failed: its own error is the one to see
+            client.set_terminated(evaluation_id, "FAILED")
         raise
     client.set_terminated(evaluation_id, "FINISHED")
     return evaluation_id
-
-
-def _param(key: str, value):
-    from mlflow.entities import Param
-
-    return Param(key, str(value))
 
 
 def evaluations_of(client, experiment_id: str, training_run_ids: list[str], max_results: int = 5000) -> dict:
