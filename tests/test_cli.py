@@ -203,3 +203,119 @@ def test_every_command_says_what_it_does_in_its_help_without_importing_tensorflo
     ]
     result = subprocess.run([sys.executable, "-c", probe, *commands], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stdout + result.stderr
+
+
+def one_line_exit_2(args, capsys) -> str:
+    """The line argparse answers a bad argument with, before anything is loaded or written."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("command", ["explore", "generate"])
+@pytest.mark.parametrize("seed", ["-1", "one"])
+def test_a_seed_below_0_or_not_an_integer_is_one_line(tmp_path, capsys, command, seed):
+    out = tmp_path / "out"
+    args = [command, "--model", str(tmp_path / "missing.keras"), "--seed", seed, "--out", str(out)]
+    assert one_line_exit_2(args, capsys) == (
+        f"fashiongan {command}: --seed: got {seed}, expected an integer >= 0"
+    )
+    assert not out.exists()
+
+
+def test_explore_refuses_an_existing_file_as_its_output_directory(tmp_path, capsys):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    for out in (taken, taken / "figures"):
+        assert one_line_exit_2(["explore", "--out", str(out)], capsys) == (
+            f"fashiongan explore: --out: got {out}, but {taken} is a file; expected a directory "
+            "(made if missing)"
+        )
+    assert taken.read_text() == "mine"
+
+
+def test_generate_refuses_an_existing_directory_as_its_output_png(tmp_path, capsys):
+    assert one_line_exit_2(["generate", "--out", str(tmp_path)], capsys) == (
+        f"fashiongan generate: --out: got {tmp_path}, a directory; expected the path of a PNG file"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("max_runs", ["0", "-3", "50001"])
+def test_compare_refuses_a_run_count_mlflow_cannot_search_in_one_line(capsys, max_runs):
+    assert one_line_exit_2(["compare", "--max-runs", max_runs], capsys) == (
+        f"fashiongan compare: --max-runs: got {max_runs}, expected an integer from 1 to 50000 "
+        "(the most runs one MLflow search returns)"
+    )
+
+
+def test_the_run_count_bound_is_mlflows():
+    from mlflow.store.tracking import SEARCH_MAX_RESULTS_THRESHOLD
+
+    assert cli.MAX_RUNS == SEARCH_MAX_RESULTS_THRESHOLD
+
+
+@pytest.mark.parametrize("command", [["compare"], ["report", "--mlflow-runs", "3"]])
+def test_an_unreachable_tracking_server_is_one_line_naming_it(
+    tmp_path, raw_params, capsys, monkeypatch, command
+):
+    from pipeline_repo import free_port
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    monkeypatch.chdir(tmp_path)
+    store = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the refusal, without MLflow's backoff
+    assert cli.main(command) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fashiongan {command[0]}: MLflow store {store}: ") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # no report half-written
+
+
+@pytest.mark.parametrize(
+    "stage, missing, made_by",
+    [
+        ("classifier", "data/prepared/fashion_mnist.npz", "prepare"),
+        ("reference", "data/features/real.npz", "classifier"),
+        ("train", "data/prepared/fashion_mnist.npz", "prepare"),
+        ("sample", "data/prepared/fashion_mnist.npz", "prepare"),
+        ("evaluate", "data/samples/samples.npz", "sample"),
+    ],
+)
+def test_a_stage_run_before_its_inputs_are_made_says_how_to_make_them(
+    tmp_path, raw_params, capsys, monkeypatch, stage, missing, made_by
+):
+    from conftest import ROOT
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw_params))
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([stage]) == 1
+    assert capsys.readouterr().err == (
+        f"fashiongan {stage}: {missing}: missing; the {made_by} stage makes it: run `dvc repro {made_by}` "
+        "first (or `dvc repro`: the whole pipeline)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dvc.yaml", "params.yaml"]
+
+
+def test_generate_draws_every_class_in_turn_when_no_class_is_asked_and_says_so(tmp_path, monkeypatch, capsys):
+    from fashiongan.config import ModelConfig
+    from fashiongan.gan.models import TrainedGenerator, build_generator
+
+    path = tmp_path / "g.keras"
+    build_generator(
+        ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+    ).save(path)
+    drawn = []
+    draw = TrainedGenerator.draw
+    monkeypatch.setattr(
+        TrainedGenerator, "draw", lambda self, z, labels: drawn.append(labels) or draw(self, z, labels)
+    )
+    assert cli.main(["generate", "--model", str(path), "--n", "12", "--out", str(tmp_path / "all.png")]) == 0
+    assert drawn[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]  # not class 0 twelve times
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--help"])
+    assert "(without it, every class in turn, in equal shares" in " ".join(capsys.readouterr().out.split())

@@ -182,3 +182,11 @@ def test_a_broken_image_is_seen_as_one(tmp_path):
         '<img alt="broken" src="data:image/png;base64,iVBORw0KGgo="><img src="https://example.com/a.png">'
     )
     assert [image["width"] for image in rendered(page)["images"]] == [0, 0]
+
+
+def test_run_names_are_drawn_as_text_not_tex():
+    names = ["a$\\foo$b", "$x^2$ and $y$"]
+    overlay = report.fid_overlay(
+        [ranking.Experiment(name, BASE, METRICS, fid_curve=[(1.0, 9.0), (2.0, 5.0)]) for name in names]
+    )
+    assert Image.open(io.BytesIO(overlay)).width > 0

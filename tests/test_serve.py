@@ -93,6 +93,23 @@ def test_a_malformed_body_is_named_by_its_field_in_one_line(body, field):
 
 
 @pytest.mark.parametrize(
+    "body, culprit",
+    [
+        # json.loads raises ValueError for an integer of over 4300 digits and RecursionError for JSON nested
+        # deeper than Python's recursion limit: a 400 each, not MLflow's 500 and traceback
+        (b'{"inputs": {}, "params": {"n": 1' + b"0" * 5000 + b"}}", "a number of over 4300 digits"),
+        (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (b'{"inputs": {"z": ' + b"[" * 100 + b"0" + b"]" * 100 + b"}}", None),
+    ],
+    ids=["long integer", "deep nesting", "deep z"],
+)
+def test_json_python_cannot_read_is_a_400_in_one_line(body, culprit):
+    refused = refusal("application/json", body, max_rows=1024)
+    assert refused.status == 400 and "\n" not in str(refused), refused
+    assert str(refused).startswith(f"body: not JSON ({culprit})" if culprit else "z: expected numbers only")
+
+
+@pytest.mark.parametrize(
     "content_type, body, status, culprit",
     [
         (None, b'{"inputs": {}}', 415, "Content-Type: missing"),

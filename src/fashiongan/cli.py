@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from . import commands
 from .errors import FashionGanError
@@ -37,6 +38,10 @@ MODEL_HELP = (
     f"generator: a .keras file (default {GENERATOR}), runs:/<id>/generator or models:/<name>/<version>"
 )
 
+# The most runs one MLflow search returns (mlflow.store.tracking.SEARCH_MAX_RESULTS_THRESHOLD, not imported:
+# --help must not wait for MLflow); it refuses to search for more
+MAX_RUNS = 50_000
+
 _exit_code_for_interrupt = 130
 
 
@@ -46,8 +51,57 @@ def _on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose refusal of an argument is the error contract's one line and exit 2
+    (`fashiongan explore: --seed: got -1, expected an integer >= 0`), not a usage line and an "error:" line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message.removeprefix('argument ')}\n")
+
+
+def int_in(low: int, high: int | None = None, why: str = ""):
+    """An argparse type: an integer from `low` to `high` (None: no bound above)."""
+    expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"got {text}, expected {expected}{why}")
+        return value
+
+    return parse
+
+
+def _file_above(path: Path) -> Path | None:
+    """An existing file at `path` or among its parents: where no directory can be made."""
+    return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+
+
+def output_directory(text: str) -> str:
+    """An argparse type: a directory to write into, made if missing (so not below an existing file)."""
+    taken = _file_above(Path(text))
+    if taken:
+        raise argparse.ArgumentTypeError(
+            f"got {text}, but {taken} is a file; expected a directory (made if missing)"
+        )
+    return text
+
+
+def output_png(text: str) -> str:
+    """An argparse type: a PNG file to write, replaced if it exists (so not a directory)."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"got {text}, a directory; expected the path of a PNG file")
+    taken = _file_above(Path(text).parent)
+    if taken:
+        raise argparse.ArgumentTypeError(f"got {text}, but {taken} is a file; expected a directory there")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fashiongan",
         description=(
             "GANs on Fashion-MNIST: DVC pipeline stages and a generator CLI. "
@@ -73,17 +127,20 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--class",
         dest="label",
-        help="class name (e.g. sneaker, from data.class_names) or index; conditional models",
+        help="class name (e.g. sneaker, from data.class_names) or index; conditional models (without it, "
+        "every class in turn, in equal shares: a model file does not know its training set's shares)",
     )
     gen.add_argument(
         "--params", default="params.yaml", help="params file naming the classes (default: params.yaml)"
     )
     gen.add_argument("--n", type=int, default=16, help=f"number of images (default 16, at most {MAX_IMAGES})")
-    gen.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    gen.add_argument("--seed", type=int_in(0), default=0, help="latent seed (default 0)")
     gen.add_argument(
         "--psi", type=float, default=1.0, help="truncation in (0, 1]: z scaled by psi (default 1: none)"
     )
-    gen.add_argument("--out", default="generated.png", help="output PNG (default generated.png)")
+    gen.add_argument(
+        "--out", type=output_png, default="generated.png", help="output PNG (default generated.png)"
+    )
     gen.set_defaults(func=commands.lazy("fashiongan.use.generate:command", tensorflow=True))
     exp = subcommands.add_parser(
         "explore",
@@ -97,8 +154,10 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     exp.add_argument("--model", default=str(GENERATOR), help=MODEL_HELP)
-    exp.add_argument("--out", default="explore", help="output directory (default explore)")
-    exp.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    exp.add_argument(
+        "--out", type=output_directory, default="explore", help="output directory (default explore)"
+    )
+    exp.add_argument("--seed", type=int_in(0), default=0, help="latent seed (default 0)")
     exp.set_defaults(func=commands.lazy("fashiongan.use.explore:command", tensorflow=True))
     cmp = subcommands.add_parser(
         "compare",
@@ -118,7 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--experiment", help="MLflow experiment (default: tracking.experiment in the params file)"
     )
-    cmp.add_argument("--max-runs", type=int, default=20, help="how many of the latest runs (default 20)")
+    cmp.add_argument(
+        "--max-runs",
+        type=int_in(1, MAX_RUNS, " (the most runs one MLflow search returns)"),
+        default=20,
+        help="how many of the latest runs (default 20)",
+    )
     cmp.add_argument("--markdown", action="store_true", help="a Markdown table, for README and PRs")
     cmp.set_defaults(func=commands.compare)
     rul = subcommands.add_parser(
@@ -221,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--mlflow-runs",
-        type=int,
+        type=int_in(0, MAX_RUNS, " (the most runs one MLflow search returns)"),
         default=0,
         metavar="N",
         help="compare the latest N MLflow runs instead of the DVC experiments",

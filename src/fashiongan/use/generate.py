@@ -30,15 +30,13 @@ def _class_index(label: str, class_names) -> int:
 def command(args) -> None:
     # imported here, not above: cli.py reads MAX_IMAGES for every --help, which must not wait for TensorFlow,
     # matplotlib, pydantic or MLflow
-    from ..gan.models import TrainedGenerator, latents
+    from ..gan.models import TrainedGenerator, class_labels, latents
     from ..params import load
     from ..plots import save_grid
     from ..tracking.model import generator_file
 
     if not 0 < args.n <= MAX_IMAGES:
         raise ConfigError(f"--n: got {args.n}, expected 1-{MAX_IMAGES} (one PNG grid of 28x28 tiles)")
-    if args.seed < 0:
-        raise ConfigError(f"--seed: got {args.seed}, expected an integer >= 0")
     if not 0 < args.psi <= 1:
         raise ConfigError(f"--psi: got {args.psi}, expected a number in (0, 1] (1: no truncation)")
     generator = TrainedGenerator(load_model(generator_file(args.model)))
@@ -52,7 +50,10 @@ def command(args) -> None:
         names = [str(i) for i in range(generator.classes)]
     # the served model's {"n", "seed", "psi"} draw these latents too (tracking/pyfunc.py)
     z = generator.truncate(latents(generator.latent_dim, args.n, args.seed), args.psi)
-    labels = np.full(args.n, _class_index(args.label, names) if args.label else 0, np.int32)
+    if args.label is not None:
+        labels = np.full(args.n, _class_index(args.label, names), np.int32)
+    else:  # every class in turn, in equal shares: a model file does not know its training set's shares
+        labels = class_labels(args.n, np.ones(max(generator.classes, 1)))
     cols = math.ceil(math.sqrt(args.n))
     save_grid(args.out, to_uint8(generator.draw(z, labels)), math.ceil(args.n / cols), cols)
     print(f"generate: {args.n} images -> {args.out}")

@@ -198,7 +198,8 @@ def fid_overlay(experiments: list[Experiment]) -> bytes:
     ax.set_xlabel("training images seen")
     ax.set_ylabel("FID during training (probe samples)")
     if any(e.fid_curve for e in experiments):
-        ax.legend(fontsize=8)
+        for name in ax.legend(fontsize=8).get_texts():  # run names as written: `$\alpha$` is no TeX here
+            name.set(usetex=False, parse_math=False)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -21,6 +21,7 @@ import asyncio
 import atexit
 import json
 import shutil
+import sys
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
@@ -47,6 +48,18 @@ def latest_model_uri() -> str:
             f"{RUN_FILE}: no training run yet; run `dvc repro` or pass --model runs:/<id>/generator"
         )
     return f"runs:/{json.loads(RUN_FILE.read_text())['run_id']}/generator"
+
+
+def _unreadable(error: Exception) -> str:
+    """Why json.loads could not read a body, in a few words."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(error, RecursionError):  # arrays or objects nested deeper than Python's recursion limit
+        return "nested too deeply"
+    # the ValueError left: Python reads no integer of more digits than this
+    return f"a number of over {sys.get_int_max_str_digits()} digits"
 
 
 class Refused(Exception):
@@ -128,10 +141,9 @@ class RequestCheck:
     def _json_request(body: bytes) -> tuple[dict, dict | None]:
         try:
             request = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:
             raise Refused(
-                HTTPStatus.BAD_REQUEST,
-                f"body: not JSON ({e.msg if hasattr(e, 'msg') else 'not UTF-8'}); expected {EXAMPLE}",
+                HTTPStatus.BAD_REQUEST, f"body: not JSON ({_unreadable(e)}); expected {EXAMPLE}"
             ) from None
         inputs = request.get("inputs") if isinstance(request, dict) else None
         if not isinstance(inputs, dict):
