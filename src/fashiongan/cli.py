@@ -165,10 +165,13 @@ def _parser() -> argparse.ArgumentParser:
             "the latest MLflow runs: one table per ruler, seeds of one recipe in one row, best mean FID first"
         ),
         description=(
-            "The latest MLflow runs of the experiment: one table per ruler (the newest run's first; runs "
-            "measured with another ruler are never ranked with it), one row per recipe (runs whose params "
-            "differ only in seed: each metric as mean ± sample std over seeds), best mean FID first; rows "
-            "within the seed spread of the best are marked."
+            "The latest MLflow training runs of the experiment, each once per evaluation of its generator: "
+            "one table per ruler (the newest run's first; runs measured with another ruler are never ranked "
+            "with it), one row per recipe and evaluation (runs whose params differ only in seed, trained "
+            "with the same code and data, evaluated with the same n, sample seed and evaluate code: each "
+            "metric as mean ± sample std over seeds), best mean FID first; rows within the seed spread of "
+            "the best are marked. Columns code (digest of train's code and data; 'uncommitted' where the "
+            "working tree differed from the commit) and n (images per side)."
         ),
     )
     cmp.add_argument(
@@ -233,7 +236,7 @@ def _parser() -> argparse.ArgumentParser:
             "Run `mlflow server` for a team on this repo: backend mlflow-server.db, artifacts in "
             "mlartifacts/ served through the server (clients need no access to the disk), one "
             "worker and no job runner (small-machine settings). Point every user and stage at it "
-            "with MLFLOW_TRACKING_URI=http://HOST:PORT. See README 'Scaling out' for PostgreSQL and S3."
+            "with MLFLOW_TRACKING_URI=http://HOST:PORT. See docs/scaling-out.md for PostgreSQL and S3."
         ),
     )
     srv.add_argument(
