@@ -4,6 +4,7 @@ logical devices, and two MultiWorkerMirroredStrategy workers on loopback, each i
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -153,13 +154,11 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path):
     )
 
 
-@pytest.mark.slow
-def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_data_dir):
-    """`fashiongan train` twice in one directory (a shared checkout), TF_CONFIG worker 0 and 1:
-    worker 0 is the chief and writes the model, the CSVs and the MLflow run; worker 1 trains
-    with it and leaves nothing behind."""
+def _prepare_for_two_workers(tmp_path, real_data_dir, tracking: bool) -> tuple[dict, dict]:
+    """params.yaml for `train.strategy: multi_worker` (31 steps of 32 images) and the prepared data in
+    `tmp_path`; returns the params and the workers' environment."""
     params = copy.deepcopy(UNIT_PARAMS)
-    params["tracking"]["enabled"] = True
+    params["tracking"]["enabled"] = tracking
     params["data"]["train_limit"] = 1000
     params["train"].update(
         epochs=1,
@@ -175,20 +174,37 @@ def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_dat
     env = env_for(tmp_path) | {"FASHION_MNIST_DIR": real_data_dir, "TMPDIR": str(tmp_path / "scratch")}
     (tmp_path / "scratch").mkdir()
     subprocess.run(["fashiongan", "prepare"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    return params, env
+
+
+def _train_on_two_workers(tmp_path, env, worker_args=((), ())) -> list[tuple[int, str]]:
+    """`fashiongan train <worker_args[i]>` in `tmp_path` (a shared checkout) as TF_CONFIG worker 0 and 1
+    on loopback; each worker's exit code and output."""
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     workers = [
         subprocess.Popen(
-            ["fashiongan", "train"],
+            ["fashiongan", "train", *args],
             cwd=tmp_path,
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env | {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
         )
-        for i in range(2)
+        for i, args in enumerate(worker_args)
     ]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    return [(w.returncode, output) for w, output in zip(workers, outputs)]
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_data_dir):
+    """`fashiongan train` twice in one directory (a shared checkout), TF_CONFIG worker 0 and 1:
+    worker 0 is the chief and writes the model, the CSVs and the MLflow run; worker 1 trains
+    with it and leaves nothing behind."""
+    params, env = _prepare_for_two_workers(tmp_path, real_data_dir, tracking=True)
+    results = _train_on_two_workers(tmp_path, env)
+    outputs = [output for _, output in results]
+    assert [code for code, _ in results] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert "on 2 replicas" in outputs[0] and "worker-1 done; the chief writes the outputs" in outputs[1]
     assert (tmp_path / "models/generator.keras").is_file()
     assert sorted(p.name for p in (tmp_path / "models/checkpoints").glob("*.index")) == [
@@ -202,6 +218,36 @@ def test_two_workers_on_loopback_train_one_model_into_one_run(tmp_path, real_dat
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id])
-    assert len(runs) == 1 and runs[0].info.status == "RUNNING"  # sample and evaluate continue it
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # each evaluation is a run of its own
     assert runs[0].data.tags["train.replicas"] == "2"
     assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "g_loss")] == list(range(1, 32))
+
+
+@pytest.mark.slow
+def test_two_workers_that_would_train_from_different_states_both_refuse_before_the_first_step(
+    tmp_path, real_data_dir
+):
+    """Worker 1 reads params with another train.learning_rate: had they trained, their gradients would
+    have been averaged into one mixed model. Both stop before the first step with one line naming
+    each worker's start step and digest, and the chief leaves no model behind."""
+    params, env = _prepare_for_two_workers(tmp_path, real_data_dir, tracking=False)
+    params["train"]["learning_rate"] *= 2
+    (tmp_path / "other-params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    results = _train_on_two_workers(tmp_path, env, ((), ("--params", "other-params.yaml")))
+    refusals = []
+    for code, output in results:
+        lines = [line for line in output.splitlines() if line.startswith("fashiongan train:")]
+        assert code == 1 and len(lines) == 1 and "Traceback" not in output, output[-3000:]
+        assert "steps (fresh)" not in output  # train announces its first step after the check
+        refusals.append(lines[0])
+    assert refusals[0] == refusals[1]  # every worker sees every worker's state
+    match = re.fullmatch(
+        r"fashiongan train: the workers would train from different states: "
+        r"worker 0 at step 0 \(digest of params, code and data ([0-9a-f]{12})\), "
+        r"worker 1 at step 0 \(digest of params, code and data ([0-9a-f]{12})\); "
+        r"give every worker the same models/checkpoints and the same params, code and data "
+        r"\(or delete models/checkpoints on every worker to start afresh\)",
+        refusals[0],
+    )
+    assert match and match[1] != match[2], refusals[0]
+    assert not (tmp_path / "models/generator.keras").exists()

@@ -1,5 +1,7 @@
 """resume.py: a checkpoint resumes only an unfinished run with the same params, code and input files."""
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +136,23 @@ def test_a_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path, monkeypa
     other = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), extra=tf.Variable(1.0))
     with pytest.raises(TrainingStateError, match=r"ckpt-2: does not match the model it was saved for"):
         resume.restore(cfg, other, ["g_loss"])
+
+
+def test_workers_agree_only_on_one_start_step_and_one_digest_of_their_inputs(raw_params):
+    """The rows multi_worker workers all-gather before training (one per replica: a worker with two
+    GPUs sends two): any difference of step or inputs is one line naming every worker's."""
+    now = resume.inputs(parse(raw_params))
+    chief = resume.start_row("chief", 0, 2000, now)
+    assert resume.disagreement([chief, resume.start_row("worker", 0, 2000, now)] * 2) is None
+    assert all(-(2**63) <= value < 2**63 for value in chief)  # what an int64 tensor carries
+
+    fresh = resume.disagreement([chief, resume.start_row("worker", 0, 0, now)])
+    digest = hashlib.sha256(json.dumps(now, sort_keys=True).encode()).hexdigest()[:12]
+    assert fresh == (
+        f"the workers would train from different states: chief 0 at step 2000 (digest of params, code "
+        f"and data {digest}), worker 0 at step 0 (digest of params, code and data {digest}); give every "
+        "worker the same models/checkpoints and the same params, code and data (or delete "
+        "models/checkpoints on every worker to start afresh)"
+    )
+    edited = resume.start_row("worker", 1, 2000, now | {"src/fashiongan/gan/trainer.py": "edited"})
+    assert "worker 1 at step 2000" in resume.disagreement([chief, edited])

@@ -5,6 +5,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -76,7 +77,10 @@ def test_sync_without_a_training_run_says_how_to_make_one(tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)
     assert sync_saved(enabled=False) == "tracking.enabled is false: nothing to sync"
-    with pytest.raises(MissingInput, match=r"models/checkpoints/state.json: no tracked training run"):
+    with pytest.raises(
+        MissingInput,
+        match=r"^reports/train/run.json, models/checkpoints/state.json: no tracked training run to sync",
+    ):
         sync_saved(enabled=True)
 
 
@@ -553,12 +557,14 @@ def test_a_training_run_logs_system_metrics_to_its_store_until_it_ends(
 def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store):
     import numpy as np
 
-    from fashiongan.io import StepLog, write_json
+    from fashiongan.io import StepLog, file_digest, write_json
     from fashiongan.paths import (
+        FID_HISTORY,
         FID_LOG,
         FIGURES,
         GENERATOR,
         GRID,
+        HISTORY,
         HISTORY_LOG,
         LOSSES_PLOT,
         METRICS,
@@ -581,6 +587,8 @@ def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store
     for path in (GENERATOR, LOSSES_PLOT, stale):
         path.parent.mkdir(parents=True, exist_ok=True)
     tiny_generator(GENERATOR)
+    for log, published in ((HISTORY_LOG, HISTORY), (FID_LOG, FID_HISTORY)):  # train's copies, its outputs
+        shutil.copyfile(log, published)
     LOSSES_PLOT.write_bytes(b"png")
     write_json(TRAIN_SUMMARY, {"steps": 6, "train_seconds": 1.5})
     stale.write_bytes(b"png")
@@ -591,8 +599,9 @@ def test_tracking_sync_sends_what_the_run_missed_and_a_second_sync_nothing(store
     write_json(
         METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100}
     )
-    write_json(METRICS_DETAILS, {"timings_s": {}, "identity": evaluation(GENERATOR)})
     (FIGURES / "class_histogram.png").write_bytes(b"png")
+    named = {path.as_posix(): file_digest(path) for path in (GRID, FIGURES / "class_histogram.png")}
+    write_json(METRICS_DETAILS, {"timings_s": {}, "identity": evaluation(GENERATOR), "artifacts": named})
 
     line = sync_saved(True)
     assert line.startswith(
@@ -711,7 +720,16 @@ def test_a_users_directory_is_a_local_source_named_after_it(tmp_path, monkeypatc
 def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_report(store):
     from fashiongan.io import StepLog, write_json
     from fashiongan.paths import DATA_REPORT as REPORT_FILE
-    from fashiongan.paths import FID_LOG, GENERATOR, HISTORY_LOG, METRICS, METRICS_DETAILS, TRAIN_STATE
+    from fashiongan.paths import (
+        FID_HISTORY,
+        FID_LOG,
+        GENERATOR,
+        HISTORY,
+        HISTORY_LOG,
+        METRICS,
+        METRICS_DETAILS,
+        TRAIN_STATE,
+    )
 
     run = start_run("fashiongan")  # the store went away before train logged the training data
     StepLog(HISTORY_LOG, ["d_loss"])
@@ -725,6 +743,8 @@ def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_repo
     assert set(held_datasets(store, run.run_id)) == {"training"}
     assert "nothing else was missing" in sync_saved(True)
 
+    StepLog(HISTORY, ["d_loss"])  # train finished: its step logs published, its run file written last
+    StepLog(FID_HISTORY, ["fid", "seconds"])
     write_run_file(run)  # sample and evaluate went on without the store
     write_json(
         METRICS, {"fid": 12.5, "fid_real": 0.6, "kid": 0.01, "precision": 0.7, "recall": 0.6, "n": 100}
@@ -739,3 +759,173 @@ def test_tracking_sync_sends_the_datasets_the_run_lacks_from_this_trainings_repo
     assert set(held_datasets(store, evaluated.info.run_id)) == {
         "evaluation"
     }  # the test split it was scored on
+
+
+SUMMARY = {  # reports/train/summary.json as train writes it after keeping two weight averages of G
+    "steps": 6,
+    "train_seconds": 1.5,
+    "steps_per_second": 4.0,
+    "images_seen": 384,
+    "fid_seconds": 0.2,
+    "resumed_from_step": 0,
+    "ema_fid_train": {"0.999": 41.5, "0.99": 40.25},
+    "ema_published": 0.99,
+    "ruler": "6a1b2eb2d356",
+    "inputs_digest": "0123456789abcdef",
+}
+SUMMARY_METRICS = {  # what the run holds of it once training (or a sync) sent it
+    f"train.{key}": SUMMARY[key]
+    for key in (
+        "steps",
+        "train_seconds",
+        "steps_per_second",
+        "images_seen",
+        "fid_seconds",
+        "resumed_from_step",
+    )
+} | {"ema_fid_train.0.999": 41.5, "ema_fid_train.0.99": 40.25}
+
+
+def write_training_outputs(run) -> None:
+    """What a finished train leaves in its DVC outputs for `run`, the run file last: the step logs of
+    steps 1 to 6 with FIDs at 3 and 6, the loss curves and the summary."""
+    from fashiongan.io import StepLog, write_json
+    from fashiongan.paths import FID_HISTORY, HISTORY, LOSSES_PLOT, TRAIN_SUMMARY
+
+    StepLog(HISTORY, ["d_loss"]).append(range(1, 7), [[1.0], [0.9], [0.8], [0.7], [0.6], [0.5]])
+    StepLog(FID_HISTORY, ["fid", "seconds"]).append([3, 6], [[50.0, 1.0], [40.0, 2.0]])
+    LOSSES_PLOT.write_bytes(b"png")
+    write_json(TRAIN_SUMMARY, SUMMARY)
+    write_run_file(run)
+
+
+def test_tracking_sync_sends_the_weight_averages_fids_and_the_choice_among_them(store):
+    """Several train.ema decays: the store went away before the last step, where training logs each
+    average's FID and tags the one it published; sync sends them as training does, and the summary's
+    other entries that are no metrics (the ruler, the digest of code and data) as the tags train sets."""
+    from fashiongan.io import write_json
+    from fashiongan.paths import FID_HISTORY, FID_LOG, HISTORY, HISTORY_LOG, TRAIN_STATE
+
+    run = start_run("fashiongan", system_metrics=False)
+    run.log_series({"d_loss": [(1, 1.0), (2, 0.9)]})
+    run.flush()
+    write_training_outputs(run)
+    for published, log in ((HISTORY, HISTORY_LOG), (FID_HISTORY, FID_LOG)):  # the workspace where it ran
+        log.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(published, log)
+    write_json(TRAIN_STATE, {"run_id": run.run_id, "finished": True})
+
+    line = sync_saved(True)
+    assert line.startswith(
+        f"tracking sync: 14 metric values sent to run {run.run_id} in {store.tracking_uri}; also sent "
+        "figures/losses.png, the tags train.ema_published, ruler and train.inputs_digest, the status FINISHED"
+    )
+    held = store.get_run(run.run_id).data
+    assert held.metrics == {"d_loss": 0.5, "fid": 40.0} | SUMMARY_METRICS
+    assert {key: held.tags.get(key) for key in ("train.ema_published", "ruler", "train.inputs_digest")} == {
+        "train.ema_published": "0.99",
+        "ruler": "6a1b2eb2d356",
+        "train.inputs_digest": "0123456789abcdef",
+    }
+    assert sync_saved(True).startswith(
+        f"tracking sync: 0 metric values sent to run {run.run_id} in {store.tracking_uri}; nothing else was missing"
+    )
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("workspace", ["without checkpoints", "with its own run's checkpoints"])
+def test_tracking_sync_sends_a_queued_experiments_run_from_the_outputs_its_commit_holds(store, workspace):
+    """An experiment ran in the queue's temporary copy (deleted since) while the store was away; `dvc exp
+    apply` brought its DVC outputs (run file, step logs, summary, loss curves, prepare's report, dvc.lock)
+    into a workspace whose models/checkpoints, not a DVC output, are not the experiment's: none, or those
+    of the workspace's own finished run. File times are the checkout's and say nothing."""
+    from fashiongan.io import StepLog, write_json
+    from fashiongan.paths import DATA_REPORT as REPORT_FILE
+    from fashiongan.paths import FID_LOG, HISTORY_LOG, LOSSES_PLOT, RUN_FILE, TRAIN_STATE
+
+    own = start_run("fashiongan", system_metrics=False)
+    own.end()
+    if workspace == "with its own run's checkpoints":
+        StepLog(HISTORY_LOG, ["d_loss"]).append([1], [[9.0]])
+        StepLog(FID_LOG, ["fid", "seconds"]).append([1], [[99.0, 1.0]])
+        write_json(TRAIN_STATE, {"run_id": own.run_id, "finished": True})
+    run = start_run("fashiongan", system_metrics=False)  # the experiment's run, as far as the store got
+    run.log_params({"train.sample_every": 2})
+    run.log_series({"d_loss": [(1, 1.0), (2, 0.9)]})
+    run.flush()
+    write_training_outputs(run)
+    write_json(REPORT_FILE, DATA_REPORT)
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {
+                "cmd": "fashiongan train",
+                "deps": [{"path": "reports/data.json", "hash": "md5", "md5": md5(REPORT_FILE)}],
+                "outs": [{"path": "reports/train/run.json", "hash": "md5", "md5": md5(RUN_FILE)}],
+            }
+        },
+    }
+    Path("dvc.lock").write_text(json.dumps(lock))  # JSON is YAML
+    for age, path in enumerate((LOSSES_PLOT, REPORT_FILE, RUN_FILE)):  # the run file written first
+        os.utime(path, (1e9 - age * 100, 1e9 - age * 100))
+
+    line = sync_saved(True)
+    assert line.startswith(
+        f"tracking sync: 14 metric values sent to run {run.run_id} in {store.tracking_uri}; also sent "
+        "figures/losses.png, the tags train.ema_published, ruler and train.inputs_digest, the training dataset, "
+        "the status FINISHED; 3 sample grids logged while training (steps 2 to 6) are lost"
+    ), line
+    held = store.get_run(run.run_id)
+    assert (
+        held.info.status == "FINISHED" and held.data.metrics == {"d_loss": 0.5, "fid": 40.0} | SUMMARY_METRICS
+    )
+    assert [m.step for m in store.get_metric_history(run.run_id, "d_loss")] == [1, 2, 3, 4, 5, 6]
+    assert set(held_datasets(store, run.run_id)) == {"training"}
+    assert store.get_run(own.run_id).data.metrics == {}  # the workspace's own run got nothing
+    assert "nothing else was missing" in sync_saved(True)
+
+
+@pytest.mark.parametrize("gone", ["deleted for good by mlflow gc", "another store"])
+def test_a_run_gone_from_the_store_resumes_in_a_new_run_and_later_stages_say_what_to_do(
+    store, empty_store, tmp_path, monkeypatch, capsys, gone
+):
+    """train's interrupted run is no longer in the store: train resumes its checkpoint in a new run and
+    says so. A finished training's run gone: evaluate and sync stop with one line saying what to do
+    (every later `dvc repro` would stop the same way until then)."""
+    from fashiongan.errors import TrackingError
+    from fashiongan.io import write_json
+    from fashiongan.paths import TRAIN_STATE
+
+    run = start_run("fashiongan", system_metrics=False)
+    run.end("KILLED")
+    if gone == "another store":
+        shutil.copy(empty_store, tmp_path / "other.db")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")
+    else:
+        store.delete_run(run.run_id)
+        store._tracking_client.store._hard_delete_run(run.run_id)  # what `mlflow gc` does to a deleted run
+    uri = tracking_uri()
+    capsys.readouterr()
+
+    resumed = start_run("fashiongan", resume_run_id=run.run_id, system_metrics=False)
+    assert resumed.run_id != run.run_id
+    assert capsys.readouterr().err == (
+        f"train: the interrupted run {run.run_id} is not in MLflow store {uri} (deleted for good, or "
+        "another store): its training resumes in a new run there\n"
+    )
+    resumed.end()
+
+    write_training_outputs(run)  # train finished in the run that is gone since
+    write_json(TRAIN_STATE, {"run_id": run.run_id, "finished": True})
+    what_to_do = (
+        rf"^MLflow store {re.escape(uri)} holds no run {run.run_id} \(deleted for good by `mlflow gc`, or "
+        r"MLFLOW_TRACKING_URI names another store\): point MLFLOW_TRACKING_URI at the store that holds it, "
+        r"or train again in a new run: `dvc repro --force --single-item train`, then `dvc repro`$"
+    )
+    with pytest.raises(TrackingError, match=what_to_do):
+        continue_run(True)  # evaluate
+    with pytest.raises(TrackingError, match=what_to_do):
+        sync_saved(True)

@@ -1,7 +1,9 @@
-"""`fashiongan train` as a subprocess on a tiny synthetic training set: faults end cleanly."""
+"""`fashiongan train` on a tiny synthetic training set, as a subprocess (or in-process where a fault is
+injected between two writes): faults end cleanly."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -205,9 +207,10 @@ def test_a_server_going_away_mid_training_loses_nothing_and_tracking_sync_resend
             text=True,
             timeout=120,
         )
-        assert sync.returncode == 0 and "tracking sync: 165 metric values sent" in sync.stdout, sync.stderr[
-            -2000:
-        ]
+        sent = 40 * 4 + 6  # 4 metrics of each of the 40 steps, the 6 numbers of train's summary
+        assert sync.returncode == 0 and f"tracking sync: {sent} metric values sent" in sync.stdout, (
+            sync.stdout + sync.stderr[-2000:]
+        )
         run_id = json.loads((workdir / "reports/train/run.json").read_text())["run_id"]
         steps = [m.step for m in MlflowClient(uri).get_metric_history(run_id, "d_loss")]
         assert sorted(steps) == list(range(1, 41))
@@ -277,3 +280,93 @@ def test_self_conditioned_training_reads_no_class_label(workdir, tmp_path_factor
     assert runs["zeroed"][0] == runs["shuffled"][0]
     assert all(np.array_equal(a, b) for a, b in zip(runs["zeroed"][1], runs["shuffled"][1]))
     assert runs["zeroed"][0] != runs["classes"][0]
+
+
+class Killed(BaseException):
+    """A kill -9 at a chosen point: nothing after it runs (train's own except clause only ends the MLflow
+    run, and tracking is off here)."""
+
+
+def test_a_run_killed_while_writing_its_outputs_writes_the_same_ones_when_run_again(
+    tmp_path, monkeypatch, raw_params
+):
+    """Several weight averages: their FIDs and the choice among them are made at the last step, before the
+    last checkpoint. Killed after the generator, then the summary, then the run file was written, with DVC
+    deleting the outputs before each next run, train must resume at that checkpoint, train nothing more
+    and write the outputs the first run was writing: the same generator and summary, the averages'
+    choice included."""
+    import keras
+
+    from fashiongan.io import StepLog
+    from fashiongan.params import parse
+    from fashiongan.paths import GENERATOR, TRAIN_REPORTS, TRAIN_STATE, TRAIN_SUMMARY
+    from fashiongan.stages import train
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    write_npz(
+        "data/prepared/fashion_mnist.npz",
+        train_images=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+        train_labels=rng.integers(0, 10, 64, dtype=np.uint8),
+    )
+    raw_params["train"].update(
+        ema=[0.999, 0.99], epochs=2, fid_every=0, jit_compile=False, steps_per_call=2, log_every=2
+    )
+    raw_params["train"].update(sample_every=2, checkpoint_every=2)
+    cfg = parse(raw_params)
+    measured = []
+
+    def probe(*args, **kwargs):  # the FID against the training images, without a classifier
+        def fid(generator):
+            measured.append(float(sum(np.abs(w).sum() for w in generator.get_weights())))
+            return measured[-1]
+
+        return fid
+
+    monkeypatch.setattr(train, "_fid_probe", probe)
+    meant = []  # the summary each run set out to write
+    write_outputs = train._write_outputs
+    monkeypatch.setattr(
+        train,
+        "_write_outputs",
+        lambda run, state, sampler, summary, ruler_id, averages: (
+            meant.append(summary | averages),
+            write_outputs(run, state, sampler, summary, ruler_id, averages),
+        ),
+    )
+
+    def killed_after(name):
+        original = getattr(train, name)
+
+        def write(*args, **kwargs):
+            original(*args, **kwargs)
+            if kill_at == name:
+                raise Killed(name)
+
+        monkeypatch.setattr(train, name, write)
+
+    for name in ("save_model", "write_json", "write_run_file"):  # the generator, the summary, the run file
+        killed_after(name)
+    generators = []
+    for kill_at in ("save_model", "write_json", "write_run_file", None):
+        shutil.rmtree(TRAIN_REPORTS, ignore_errors=True)  # DVC deletes a stage's outputs before running it
+        GENERATOR.unlink(missing_ok=True)
+        if kill_at is None:
+            train.run(cfg)
+        else:
+            with pytest.raises(Killed):
+                train.run(cfg)
+            assert not json.loads(TRAIN_STATE.read_text())["finished"]
+        if GENERATOR.is_file():
+            generators.append(keras.models.load_model(GENERATOR).get_weights())
+    assert len(measured) == 2  # measured once, by the first run: the others trained nothing
+    fids = dict(zip(("0.999", "0.99"), measured))
+    summary = json.loads(TRAIN_SUMMARY.read_text())
+    assert all(run == meant[0] for run in meant)  # every run wrote what the first meant to
+    assert summary == meant[0] | {"ruler": None, "inputs_digest": summary["inputs_digest"]}
+    assert summary["ema_fid_train"] == {decay: round(fid, 4) for decay, fid in fids.items()}
+    assert summary["ema_published"] == float(min(fids, key=fids.get))
+    assert summary["resumed_from_step"] == 0 and summary["steps"] == 4 and summary["steps_per_second"] > 0
+    assert all(all(np.array_equal(a, b) for a, b in zip(generators[0], g)) for g in generators[1:])
+    assert [row[0] for row in StepLog.open(TRAIN_REPORTS / "history.csv").rows()] == ["1", "2", "3", "4"]
+    assert json.loads(TRAIN_STATE.read_text())["finished"]

@@ -1,5 +1,6 @@
 """Train's resumable state in models/checkpoints: TensorFlow checkpoints of the `Trainer`, the
-per-step and FID logs, and state.json (the digests of the run's inputs, its MLflow run, finished or not).
+per-step and FID logs, and state.json (the digests of the run's inputs, its MLflow run, finished or not,
+and what its last step decided until the outputs are written).
 
 An interrupted run (Ctrl-C, SIGTERM, kill -9) resumes from its last checkpoint, in the same MLflow
 run, only when everything that decides its result is unchanged: the params that decide the
@@ -10,7 +11,8 @@ stage's outputs before it runs.
 
 Under multi_worker only the chief keeps this state; every other worker must still take part in
 each checkpoint save (MultiWorkerMirroredStrategy needs them all), so it saves into a scratch
-directory that it deletes at the end.
+directory that it deletes at the end. Before anything is cleared or trained, the workers compare
+their start step and inputs over the strategy's collectives and refuse to start unless they agree.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config, flatten
@@ -41,6 +43,7 @@ from ..paths import (
 
 FID_COLUMNS = ("fid", "seconds")
 INPUT_FILES = (PREPARED, CLASSIFIER, REAL_FEATURES)  # train's data deps in dvc.yaml
+TASK_TYPES = ("chief", "worker")  # the tasks of a MultiWorkerMirroredStrategy cluster that train
 
 
 def inputs(cfg: Config) -> dict[str, str]:
@@ -74,6 +77,51 @@ def _not_resumable(state: dict, now: dict[str, str]) -> str | None:
     return f"{named} changed since it was saved"
 
 
+def start_row(task_type: str, task_id: int, step: int, inputs: dict[str, str]) -> list[int]:
+    """What a worker starts training from, as int64s that collectives carry exactly: its task, its
+    start step and the sha256 of its inputs in four signed 64-bit chunks."""
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).digest()
+    chunks = [int.from_bytes(digest[i : i + 8], "big", signed=True) for i in range(0, len(digest), 8)]
+    return [TASK_TYPES.index(task_type), task_id, step, *chunks]
+
+
+def disagreement(rows: list[list[int]]) -> str | None:
+    """Why the workers whose `start_row`s these are cannot train together (None: they can). A worker
+    with several GPUs sends one row per replica."""
+    starts = {(task_type, task_id): (step, tuple(chunks)) for task_type, task_id, step, *chunks in rows}
+    if len(set(starts.values())) <= 1:
+        return None
+    described = ", ".join(
+        f"{TASK_TYPES[task_type]} {task_id} at step {step} (digest of params, code and data {_hex(chunks)[:12]})"
+        for (task_type, task_id), (step, chunks) in sorted(starts.items())
+    )
+    return (
+        f"the workers would train from different states: {described}; give every worker the same "
+        f"{CHECKPOINTS} and the same params, code and data (or delete {CHECKPOINTS} on every worker "
+        "to start afresh)"
+    )
+
+
+def _hex(chunks) -> str:
+    return b"".join(chunk.to_bytes(8, "big", signed=True) for chunk in chunks).hex()
+
+
+def agree_across_workers(strategy, step: int, inputs: dict[str, str]) -> None:
+    """Under MultiWorkerMirroredStrategy, all-gather each worker's `start_row` and refuse to train
+    unless all agree: a worker that resumes beside one that starts afresh (or that runs other params
+    or code) would otherwise average their gradients into one mixed model without a word. Every
+    worker gets every row, so all of them stop, with the same message."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return  # one process: nothing to disagree with
+    resolver = strategy.cluster_resolver
+    row = tf.constant([start_row(resolver.task_type, resolver.task_id, step, inputs)], tf.int64)
+    rows = strategy.gather(strategy.experimental_distribute_values_from_function(lambda _: row), axis=0)
+    if why := disagreement(rows.numpy().tolist()):
+        raise TrainingStateError(why)
+
+
 @dataclass
 class TrainingState:
     inputs: dict[str, str]
@@ -84,13 +132,27 @@ class TrainingState:
     fid_log: StepLog
     manager: object  # tf.train.CheckpointManager
     chief: bool
+    # What the run decided at its last step and has yet to write out (the weight averages' FIDs, the
+    # summary), kept in state.json until it is finished: killed while writing its outputs, it resumes at
+    # its last step, trains nothing more and writes the same outputs again.
+    outcome: dict = field(default_factory=dict)
 
     def save(self, step: int) -> None:
         self.manager.save(checkpoint_number=step)
 
-    def record(self, run_id: str | None, finished: bool) -> None:
+    def record(self, run_id: str | None, finished: bool, **outcome) -> None:
+        """state.json: the inputs, the MLflow run, finished or not, and `outcome` added to the run's."""
+        self.outcome |= outcome
         if self.chief:
-            write_json(STATE, {"inputs": self.inputs, "run_id": run_id, "finished": finished})
+            write_json(
+                STATE,
+                {"inputs": self.inputs, "run_id": run_id, "finished": finished}
+                | ({"outcome": self.outcome} if self.outcome else {}),
+            )
+
+    def average_fids(self) -> dict[float, float]:
+        """Each weight average's FID as the run measured it at its last step ({} before that step)."""
+        return {float(decay): fid for decay, fid in self.outcome.get("ema_fid_train", {}).items()}
 
     def seconds_before(self) -> float:
         """Training seconds logged with the last FID row: a resumed run counts on from there."""
@@ -108,10 +170,13 @@ class TrainingState:
             shutil.rmtree(self.manager.directory)
 
 
-def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str = "") -> TrainingState:
+def restore(
+    cfg: Config, checkpoint, metric_names, chief: bool = True, task: str = "", strategy=None
+) -> TrainingState:
     """Restore `checkpoint` (a tf.train.Checkpoint with a `step`) from the last checkpoint of an
     unfinished run with the same inputs, or start afresh (the chief clears old state), saying why
-    when an unfinished run's checkpoint is left."""
+    when an unfinished run's checkpoint is left. Under a multi-worker `strategy`, only once every
+    worker starts from the same step and inputs."""
     import tensorflow as tf
 
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
@@ -136,11 +201,13 @@ def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str
                 f"and params are unchanged ({type(e).__name__}); delete {CHECKPOINTS} to "
                 "start afresh"
             ) from None
-    elif chief:
+    start_step = int(checkpoint.step.numpy())
+    if strategy is not None:  # before the chief clears anything: a refused start leaves every checkpoint
+        agree_across_workers(strategy, start_step, now)
+    if not resuming and chief:
         shutil.rmtree(CHECKPOINTS)
         CHECKPOINTS.mkdir(parents=True)
     directory = CHECKPOINTS if chief else Path(tempfile.mkdtemp(prefix=f"fashiongan-{task}-"))
-    start_step = int(checkpoint.step.numpy())
     history = StepLog(directory / HISTORY_LOG.name, metric_names)
     fid_log = StepLog(directory / FID_LOG.name, FID_COLUMNS)
     history.keep_through(start_step)
@@ -154,4 +221,5 @@ def restore(cfg: Config, checkpoint, metric_names, chief: bool = True, task: str
         fid_log,
         tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=3),
         chief,
+        state.get("outcome", {}) if resuming else {},
     )

@@ -40,7 +40,7 @@ from ..paths import (
     TRAIN_SUMMARY,
     evaluation_files,
 )
-from ..tracking.evaluation import record
+from ..tracking.evaluation import evaluation_artifacts, record
 from ..tracking.run import continue_run
 from ..use import explore
 
@@ -113,11 +113,15 @@ def run(cfg: Config) -> None:
         ),
     )
     timings["total"] = time.perf_counter() - started
+    # what the evaluation's record holds beside the two reports: sample's grid and these figures, each named
+    # with its digest so that `tracking sync` sends exactly these files, whatever a checkout did to file times
+    figures = [GRID, *(path for path in evaluation_files() if path not in (METRICS, METRICS_DETAILS))]
     write_json(
         METRICS_DETAILS,
         {
             "ruler": ruler_id,
             "identity": identity,  # what the evaluation's MLflow record is named by (tracking sync reads it)
+            "artifacts": {path.as_posix(): file_digest(path) for path in figures},
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "memorisation": memorised,
             "class_histograms": histograms,
@@ -137,7 +141,7 @@ def run(cfg: Config) -> None:
         GENERATOR,
         identity,
         result,
-        [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files())],
+        evaluation_artifacts(),
         json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None,  # absent on hand-made data
         cfg.tracking.experiment if cfg.tracking.register_model else None,
         cfg.data.class_names,

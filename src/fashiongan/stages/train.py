@@ -69,7 +69,7 @@ def run(cfg: Config) -> None:
         total_steps,
     )
     sampler = conditioning.published_generator(cfg.model, trainer.inference_generator, labels)
-    state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task)
+    state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task, strategy)
     # the ruler of fid.csv's FIDs (resume.restore made sure a resumed run's were measured with it too);
     # none when training measures none: evaluate tags the run with the ruler of its metrics
     ruler_id = ruler.ruler_id(CLASSIFIER) if cfg.train.fid_every and CLASSIFIER.is_file() else None
@@ -92,10 +92,11 @@ def run(cfg: Config) -> None:
         )
         events = progress.events(cfg.train.sample_every, cfg.train.fid_every, cfg.train.checkpoint_every)
         # several train.ema decays: at the last step, before the last grid, FID and checkpoint, train
-        # publishes the average with the lowest FID against the training images (each one's FID here)
-        average_fids = {}
+        # publishes the average with the lowest FID against the training images (each one's FID here;
+        # a run resumed after that step has them from its state)
+        average_fids = state.average_fids()
         if len(cfg.train.ema_decays) > 1 and chief:
-            chooser = _average_chooser(cfg, trainer, labels, classes, mlflow_run, average_fids)
+            chooser = _average_chooser(cfg, trainer, labels, classes, mlflow_run, average_fids, state)
             events.insert(0, (total_steps, chooser))
         with (
             runtime.deferred_signals() as requested,
@@ -141,6 +142,9 @@ def run(cfg: Config) -> None:
             if average_fids
             else {}
         )
+        if "summary" in state.outcome and state.start_step == total_steps:  # killed while writing the outputs
+            summary = state.outcome["summary"]
+        state.record(mlflow_run.run_id, finished=False, summary=summary)  # kept until the outputs are written
         _write_outputs(mlflow_run, state, sampler, summary, ruler_id, averages)
     except BaseException:
         with contextlib.suppress(Exception):  # a store that refuses these must not hide the error itself
@@ -169,10 +173,19 @@ def _fid_probe(
     )
 
 
-def _average_chooser(cfg: Config, trainer: Trainer, labels: np.ndarray, classes: int, mlflow_run, fids: dict):
+def _average_chooser(
+    cfg: Config,
+    trainer: Trainer,
+    labels: np.ndarray,
+    classes: int,
+    mlflow_run,
+    fids: dict,
+    state: resume.TrainingState,
+):
     """The last step's event under several train.ema decays: score each weight average against the
     training images (never the test images evaluate uses) and publish the lowest; its FIDs go
-    into `fids`, the MLflow run and the log."""
+    into `fids`, the state (before the last checkpoint, which holds the published weights), the
+    MLflow run and the log."""
     probe = _fid_probe(cfg, labels, classes, real="train", offset=2)
 
     def choose(step: int) -> None:
@@ -182,6 +195,9 @@ def _average_chooser(cfg: Config, trainer: Trainer, labels: np.ndarray, classes:
             )
         )
         best = min(fids, key=fids.get)
+        state.record(
+            mlflow_run.run_id, finished=False, ema_fid_train={str(d): fid for d, fid in fids.items()}
+        )
         mlflow_run.log_series({f"ema_fid_train.{decay}": [(step, fid)] for decay, fid in fids.items()})
         mlflow_run.set_tags({"train.ema_published": best})
         print(
@@ -243,5 +259,5 @@ def _write_outputs(
     mlflow_run.log_artifact(LOSSES_PLOT, "figures")
     mlflow_run.flush()
     write_run_file(mlflow_run)
-    state.record(mlflow_run.run_id, finished=True)
     mlflow_run.end("FINISHED")  # training is done; each evaluation of its generator is a run of its own
+    state.record(mlflow_run.run_id, finished=True)  # last: killed before it, train resumes and ends the run

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from ..paths import GRID, evaluation_files
 from .datasets import dataset_input
 from .outage import survives_outage
 
@@ -19,6 +20,12 @@ ROLE = "fashiongan.role"  # "evaluation" on an evaluation's run; training runs d
 EVALUATION = "evaluation"
 RECORD = "fashiongan.evaluation"  # the digest of the evaluation's identity: finds it again (sync)
 IDENTITY_PARAMS = ("evaluate.n", "sample.n", "sample.seed")  # also a run's params: fixed once logged
+
+
+def evaluation_artifacts() -> list[tuple[Path, str]]:
+    """What evaluate logs into an evaluation's run, as (file, artifact directory): sample's grid, then
+    evaluate's reports and figures."""
+    return [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files())]
 
 
 def identity_digest(identity: dict) -> str:

@@ -9,19 +9,42 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..errors import TrackingError
 from ..io import write_json
 from ..paths import RUN_FILE
 from . import evaluation, model
 from .datasets import dataset_input
-from .outage import one_line_errors, survives_outage
+from .outage import masked, one_line_errors, survives_outage
 from .store import client_for_experiment, restore_experiment, tracking_uri
 
 
+def held_run(client, run_id: str):
+    """The store's run `run_id` (an mlflow Run), or None where the store holds none: deleted for good
+    (`mlflow gc`), or the store is another one than the run was made in."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as e:
+        if e.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+
+
 def restore_run(client, run_id: str) -> None:
-    """A run deleted in the UI cannot be written to: restore it (and its experiment, if deleted)."""
+    """A run deleted in the UI cannot be written to: restore it (and its experiment, if deleted). A run
+    the store does not hold cannot be restored: one line saying what to do."""
     from mlflow.entities import LifecycleStage
 
-    info = client.get_run(run_id).info
+    held = held_run(client, run_id)
+    if held is None:
+        raise TrackingError(
+            f"MLflow store {masked(client.tracking_uri)} holds no run {run_id} (deleted for good by `mlflow gc`, "
+            "or MLFLOW_TRACKING_URI names another store): point MLFLOW_TRACKING_URI at the store that holds it, "
+            "or train again in a new run: `dvc repro --force --single-item train`, then `dvc repro`"
+        )
+    info = held.info
     if info.lifecycle_stage != LifecycleStage.DELETED:
         return
     experiment = client.get_experiment(info.experiment_id)
@@ -113,7 +136,8 @@ class Run:
 
     @survives_outage
     def reopen(self) -> None:
-        """Make the run writable again if it was deleted in the UI since a stage last wrote to it."""
+        """Make the run writable again if it was deleted in the UI since a stage last wrote to it (one
+        that the store no longer holds stops the stage with one line saying what to do)."""
         restore_run(self.client, self.run_id)
 
     @survives_outage
@@ -186,16 +210,21 @@ def start_run(
     experiment: str, resume_run_id: str | None = None, tags: dict | None = None, system_metrics: bool = True
 ) -> Run:
     """A new run in `experiment`, or the interrupted run `resume_run_id` made RUNNING again, with
-    MLflow's system-metrics monitor started for it (stopped by Run.end) unless `system_metrics` is False."""
+    MLflow's system-metrics monitor started for it (stopped by Run.end) unless `system_metrics` is False.
+    An interrupted run that is not in `experiment`, or not in the store at all, resumes in a new run."""
     client, experiment_id = client_for_experiment(experiment)
     with one_line_errors(client.tracking_uri):
-        resumed = (
-            resume_run_id is not None and client.get_run(resume_run_id).info.experiment_id == experiment_id
-        )
+        interrupted = held_run(client, resume_run_id) if resume_run_id is not None else None
+        resumed = interrupted is not None and interrupted.info.experiment_id == experiment_id
         if resume_run_id and not resumed:
             print(
-                f"train: the interrupted run {resume_run_id} is not in experiment {experiment!r} "
-                "(tracking.experiment changed): its training resumes in a new run there",
+                f"train: the interrupted run {resume_run_id} is not in "
+                + (
+                    f"experiment {experiment!r} (tracking.experiment changed)"
+                    if interrupted
+                    else f"MLflow store {masked(client.tracking_uri)} (deleted for good, or another store)"
+                )
+                + ": its training resumes in a new run there",
                 file=sys.stderr,
             )
         if resumed:
