@@ -40,17 +40,19 @@ from fashiongan.paths import BENCH  # noqa: E402
 OUT = BENCH / "step_profile.json"
 
 
-def previous_dcgan(cfg) -> models.GAN:
+def previous_dcgan(cfg, synchronized_batch_norm: bool = False, classes: int = 10) -> models.GAN:
     """The conditional dcgan as it was before 2026-12-03, for the comparison: the projection term of
-    D as a layers.Dot, which TensorFlow runs as a batched matmul of 1 x 3,136 rows."""
+    D as a layers.Dot, which TensorFlow runs as a batched matmul of 1 x 3,136 rows (one device only)."""
     image, label = keras.Input(models.IMAGE_SHAPE), keras.Input((), dtype="int32")
     features = models.dcgan_discriminator_body(image, layers.SpectralNormalization)
     logit = layers.SpectralNormalization(layers.Dense(1, dtype="float32"))(features)
     projection = layers.Dot(axes=1, dtype="float32")(
-        [features, layers.Embedding(10, features.shape[-1])(label)]
+        [features, layers.Embedding(classes, features.shape[-1])(label)]
     )
     discriminator = keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]))
-    return models.GAN(models.build_generator(cfg), discriminator, conditional=True)
+    return models.GAN(
+        models.build_generator(cfg, synchronized_batch_norm, classes), discriminator, conditional=True
+    )
 
 
 def model_of(scope: str) -> str:

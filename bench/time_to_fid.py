@@ -90,10 +90,9 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
 
     from fashiongan.evaluation.probe import FidProbe
     from fashiongan.gan import conditioning
+    from fashiongan.gan.build import build_trainer
     from fashiongan.gan.loop import fit
-    from fashiongan.gan.losses import make_loss
-    from fashiongan.gan.models import build_gan, class_shares
-    from fashiongan.gan.trainer import Trainer, use_xla
+    from fashiongan.gan.models import class_shares
 
     keras.utils.set_random_seed(cfg.seed)
     train_images, class_labels = data
@@ -103,15 +102,7 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
     # whole chunks, not whole `every`s: an --equal-time budget is not a multiple of `every` (the
     # last FID is taken at the end, wherever it falls)
     total_steps = max(1, round(images / batch / chunk)) * chunk
-    trainer = Trainer(
-        build_gan(cfg.model),
-        make_loss(cfg.train.loss, cfg.train.gp_weight),
-        cfg.train,
-        cfg.seed,
-        cfg.model.latent_dim,
-        use_xla(cfg.train, cfg.model.arch),
-        total_steps=total_steps,
-    )
+    trainer = build_trainer(cfg, total_steps)
     sampler = conditioning.published_generator(cfg.model, trainer.inference_generator, labels)
     shares = class_shares(labels, len(cfg.data.class_names)) if cfg.model.conditional else [1.0]
     probe = FidProbe(

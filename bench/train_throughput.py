@@ -35,9 +35,9 @@ from fashiongan import params  # noqa: E402
 from fashiongan.data.images import to_unit_range  # noqa: E402
 from fashiongan.data.sources import load_arrays, locate  # noqa: E402
 from fashiongan.gan import models  # noqa: E402
+from fashiongan.gan.build import build_trainer  # noqa: E402
 from fashiongan.gan.loop import fit  # noqa: E402
-from fashiongan.gan.losses import make_loss  # noqa: E402
-from fashiongan.gan.trainer import METRIC_NAMES, Trainer, epoch_order, use_xla  # noqa: E402
+from fashiongan.gan.trainer import METRIC_NAMES, epoch_order, use_xla  # noqa: E402
 from fashiongan.io import write_json  # noqa: E402
 from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
 from fashiongan.tracking.run import start_run  # noqa: E402
@@ -92,14 +92,8 @@ def make_trainer(cfg, model_cfg, batch, images, labels, build=models.build_gan):
     keras.utils.set_random_seed(0)
     train_cfg = cfg.train.model_copy(update={"batch_size": batch})
     # a run far longer than the bench, so a train.lr_decay schedule is computed but never reached
-    trainer = Trainer(
-        build(model_cfg),
-        make_loss(train_cfg.loss, train_cfg.gp_weight),
-        train_cfg,
-        cfg.seed,
-        model_cfg.latent_dim,
-        use_xla(train_cfg, model_cfg.arch),
-        total_steps=10**9,
+    trainer = build_trainer(
+        cfg.model_copy(update={"model": model_cfg, "train": train_cfg}), total_steps=10**9, build=build
     )
     tensors = (
         tf.constant(images),

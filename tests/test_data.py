@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from shapes import idx_bytes
 
-from fashiongan.data import sources
+from fashiongan.data import download, sources
 from fashiongan.data.idx import parse_idx
 from fashiongan.data.images import class_balanced, to_uint8, to_unit_range
 from fashiongan.data.sources import FILES
@@ -224,14 +224,14 @@ def test_a_stalled_download_stops_with_one_line_naming_the_url(tmp_path, monkeyp
     reset = threading.Timer(10, server.close)
     reset.start()
     mirror = f"http://127.0.0.1:{server.getsockname()[1]}/"
-    monkeypatch.setattr(sources, "MIRROR", mirror)
-    monkeypatch.setattr(sources, "DOWNLOAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(download, "MIRROR", mirror)
+    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT_S", 0.5)
     for proxy_bypass in ("no_proxy", "NO_PROXY"):  # loopback only, whatever proxy the environment names
         monkeypatch.setenv(proxy_bypass, "*")
     started = time.monotonic()
     try:
         with pytest.raises(DataError) as error:
-            sources.download(tmp_path / "raw")
+            download.download(tmp_path / "raw")
     finally:
         reset.cancel()
         server.close()

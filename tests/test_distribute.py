@@ -19,8 +19,9 @@ from pipeline_repo import env_for, free_port
 
 from fashiongan.config import ModelConfig
 from fashiongan.errors import ConfigError
-from fashiongan.gan import distribute, losses, models
+from fashiongan.gan import distribute
 from fashiongan.gan import trainer as T
+from fashiongan.gan.build import build_trainer
 
 
 def test_auto_is_one_device_on_a_cpu_and_precision_stays_float32():
@@ -62,11 +63,10 @@ def test_mixed_precision_trains_with_float32_outputs(cfg, policy):
     keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        gan = models.build_gan(
-            ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
-        )
-        train_cfg = cfg.train.model_copy(update={"batch_size": 16})
-        trainer = T.Trainer(gan, losses.make_loss("hinge"), train_cfg, 0, 8, False)
+        model = ModelConfig(arch="mlp", latent_dim=8, conditional=True, spectral_norm=False, clusters=0)
+        train = cfg.train.model_copy(update={"batch_size": 16, "loss": "hinge", "jit_compile": False})
+        trainer = build_trainer(cfg.model_copy(update={"model": model, "train": train}), total_steps=None)
+        gan = trainer.gan
         rng = np.random.default_rng(0)
         history = trainer.run_steps(
             3,
@@ -90,7 +90,8 @@ MIRRORED = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from fashiongan import params
-    from fashiongan.gan import distribute, losses, models, trainer as T
+    from fashiongan.gan import distribute
+    from fashiongan.gan.build import build_trainer
     from fashiongan.gan.loop import fit
     from fashiongan.errors import ConfigError
 
@@ -102,15 +103,17 @@ MIRRORED = textwrap.dedent("""
     # instance keys that the first one's compiled functions still hold
     strategies = {name: distribute.make_strategy(name) for name in ("one_device", "mirrored")}
     for arch, conditional, loss in [("mlp", False, "bce"), ("dcgan", True, "hinge")]:
-        model_cfg = cfg.model.model_copy(update={"arch": arch, "conditional": conditional})
-        train_cfg = cfg.train.model_copy(update={"loss": loss, "batch_size": 32, "jit_compile": False,
-                                                 "ema": 0.9})
+        run_cfg = cfg.model_copy(update={
+            "seed": 0,
+            "model": cfg.model.model_copy(update={"arch": arch, "conditional": conditional}),
+            "train": cfg.train.model_copy(update={"loss": loss, "batch_size": 32, "jit_compile": False,
+                                                  "ema": 0.9}),
+        })
         runs = []
         for strategy in strategies.values():
             keras.utils.set_random_seed(0)
-            with strategy.scope():
-                gan = models.build_gan(model_cfg, synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
-            trainer = T.Trainer(gan, losses.make_loss(loss), train_cfg, 0, model_cfg.latent_dim, False, strategy)
+            trainer = build_trainer(run_cfg, None, strategy)
+            gan = trainer.gan
             rows = []
             fit(trainer, images, labels, 12, [], lambda first, r: rows.append(r))
             runs.append((strategy.num_replicas_in_sync, np.concatenate(rows),
@@ -119,9 +122,8 @@ MIRRORED = textwrap.dedent("""
         result[arch] = {"replicas": [n1, n2], "metrics": float(np.abs(m1 - m2).max()),
                         "weights": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2))}
     try:
-        T.Trainer(models.build_gan(cfg.model), losses.make_loss("bce"),
-                  cfg.train.model_copy(update={"batch_size": 33}), 0, cfg.model.latent_dim, False,
-                  strategies["mirrored"])
+        build_trainer(cfg.model_copy(update={"train": cfg.train.model_copy(update={"batch_size": 33})}), None,
+                      strategies["mirrored"])
     except ConfigError as e:
         result["odd_batch"] = str(e)
     print(json.dumps(result))

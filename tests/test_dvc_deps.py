@@ -109,3 +109,27 @@ def test_the_derivation_sees_imports_params_and_files_named_by_path():
     } <= params_read(train)
     assert "tracking.register_model" not in params_read(train)  # flipping it must not retrain the GAN
     assert {"sample.n", "sample.seed"} <= params_read(stage_code("sample"))
+
+
+def test_one_change_reruns_one_stage_training_needs_no_serving_download_or_evaluation_code():
+    """Serving the generator (pyfunc), packaging it (model), recording evaluations, syncing after an outage
+    and downloading the data are no code of train: editing them never re-runs the 9-minute training."""
+    train = {_file(m).relative_to(ROOT).as_posix() for m in stage_code("train")}
+    for elsewhere in ("pyfunc", "model", "evaluation", "sync"):
+        assert f"src/fashiongan/tracking/{elsewhere}.py" not in train
+    assert "src/fashiongan/data/download.py" not in train
+    assert {_file(m).relative_to(ROOT).as_posix() for m in stage_code("prepare")} >= {
+        "src/fashiongan/data/download.py"
+    }
+
+
+def test_layers_read_top_down_no_stage_imports_use_and_config_imports_no_data():
+    for stage in STAGES:
+        used = sorted(m for m in stage_code(stage) if m.startswith("fashiongan.use."))
+        assert not used, f"stage {stage} imports {used}"
+    config_imports = {
+        node.module or ""
+        for node in ast.walk(ast.parse((ROOT / "src/fashiongan/config.py").read_text()))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert not any(module.startswith(("data", ".data", "fashiongan.data")) for module in config_imports)

@@ -1,13 +1,13 @@
-"""explore.py: slerp, and each figure from an untrained generator checked for shape and content."""
+"""figures.py: slerp, and each figure from an untrained generator checked for shape and content."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from fashiongan.config import ModelConfig
+from fashiongan.evaluation import figures as explore  # what `fashiongan explore` draws
 from fashiongan.evaluation.features import FeatureExtractor, build_classifier
 from fashiongan.gan.models import TrainedGenerator, build_generator
-from fashiongan.use import explore
 
 
 def test_slerp_ends_at_both_ends_and_keeps_the_norm_of_equal_norm_ends():

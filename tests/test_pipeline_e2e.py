@@ -312,6 +312,21 @@ def test_a_second_evaluation_adds_a_record_and_compare_shows_each_with_its_n(rep
     ]
 
 
+@pytest.mark.slow
+def test_editing_the_serving_code_or_the_download_mirror_reruns_no_training(repo):
+    """Serving and download code are no deps of train: DVC re-runs the stages that use them, and train
+    neither runs nor resumes a checkpoint."""
+    pyfunc = repo / "src/fashiongan/tracking/pyfunc.py"
+    pyfunc.write_text(pyfunc.read_text() + "\n# served another way\n")
+    download = repo / "src/fashiongan/data/download.py"
+    download.write_text(download.read_text().replace('MIRROR = "http://', 'MIRROR = "https://'))
+    changed = {name.split(":")[-1] for name in json.loads(sh(["dvc", "status", "--json"], repo).stdout)}
+    assert {"prepare", "evaluate"} <= changed and "train" not in changed, changed
+    out = sh(["dvc", "repro"], repo, timeout=600).stdout
+    assert "Stage 'train' didn't change, skipping" in out and "Running stage 'evaluate'" in out, out
+    assert "resuming" not in out and "steps (fresh)" not in out
+
+
 def interrupt_training(repo, learning_rate: float, signum: int, past_checkpoint: int):
     """Start a 93-step `fashiongan train` (checkpoints every 10) with fresh params, send `signum`
     once a checkpoint past `past_checkpoint` of this run exists; returns (exit code, output)."""

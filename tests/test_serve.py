@@ -23,15 +23,16 @@ from fashiongan.config import ModelConfig
 from fashiongan.data.images import to_uint8
 from fashiongan.data.sources import CLASS_NAMES
 from fashiongan.errors import ModelFileError
+from fashiongan.evaluation import figures
 from fashiongan.gan import models
 from fashiongan.gan.models import TrainedGenerator, build_generator
 from fashiongan.io import load_model, save_model
 from fashiongan.plots import save_grid
 from fashiongan.tracking import pyfunc as served_model
-from fashiongan.tracking.model import generator_file
+from fashiongan.tracking.model import generator_file, log_generator
 from fashiongan.tracking.pyfunc import Generator as PyfuncGenerator
 from fashiongan.tracking.run import start_run
-from fashiongan.use import explore, serve
+from fashiongan.use import serve
 
 LATENT = 8
 SERVE_MAX_ROWS = {True: 16, False: None}  # make serve's variable per server; None: the default, 1024 rows
@@ -280,7 +281,7 @@ def test_the_served_model_draws_what_fashiongan_draws():
     assert np.array_equal(served_model.to_uint8(pixels), to_uint8(pixels))
     assert served_model.CLUSTER_DRAWING == models.CLUSTER_DRAWING
     a, b, t = rng.standard_normal(LATENT), rng.standard_normal(LATENT), np.linspace(0, 1, 7)
-    assert np.array_equal(served_model.slerp(a, b, t), explore.slerp(a, b, t))
+    assert np.array_equal(served_model.slerp(a, b, t), figures.slerp(a, b, t))
     z = rng.standard_normal((5, LATENT)).astype(np.float32)
     for clusters in (0, 3):
         config = ModelConfig(
@@ -353,7 +354,7 @@ def served(tmp_path_factory):
                 path,
             )
             run = start_run("fashiongan")
-            uris[conditional] = run.log_generator(path, class_names=CLASS_NAMES)
+            uris[conditional] = log_generator(run, path, class_names=CLASS_NAMES).model_uri
             run.end()
     return repo, uris, store
 

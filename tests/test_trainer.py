@@ -5,21 +5,22 @@ import tensorflow as tf
 
 from fashiongan.config import ModelConfig
 from fashiongan.errors import Diverged
-from fashiongan.gan import losses, models
+from fashiongan.gan import losses
 from fashiongan.gan import trainer as T
+from fashiongan.gan.build import build_trainer
 from fashiongan.gan.loop import fit
 from fashiongan.gan.optimizers import DecayToZero
 
 
 def small_trainer(cfg, arch="mlp", loss="bce", conditional=False, spectral_norm=False, **train_overrides):
     keras.utils.set_random_seed(0)
-    train_cfg = cfg.train.model_copy(update={"batch_size": 16, "steps_per_call": 4, **train_overrides})
-    gan = models.build_gan(
-        ModelConfig(arch=arch, latent_dim=8, conditional=conditional, spectral_norm=spectral_norm, clusters=0)
+    model = ModelConfig(
+        arch=arch, latent_dim=8, conditional=conditional, spectral_norm=spectral_norm, clusters=0
     )
-    return T.Trainer(
-        gan, losses.make_loss(loss, train_cfg.gp_weight), train_cfg, 7, 8, T.use_xla(train_cfg, arch)
+    train = cfg.train.model_copy(
+        update={"batch_size": 16, "steps_per_call": 4, "loss": loss, **train_overrides}
     )
+    return build_trainer(cfg.model_copy(update={"seed": 7, "model": model, "train": train}), total_steps=None)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ cross-field check raises `ConfigError` itself, already one line.
 
 from __future__ import annotations
 
-import functools
 import json
 import typing
 from pathlib import Path
@@ -23,8 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from .data.sources import CLASS_NAMES, FASHION_MNIST, source_problem, source_sizes
 from .errors import ConfigError
+
+FASHION_MNIST = "fashion-mnist"  # data.source's default: the built-in set (data/sources.py finds it)
 
 # tf.distribute strategies and Keras dtype policies (resolved in distribute.py, which imports TF)
 Strategy = Literal["auto", "one_device", "mirrored", "multi_worker"]
@@ -189,32 +189,17 @@ class Config(Section):
     evaluate: EvaluateConfig
     tracking: TrackingConfig
 
-    @functools.cached_property
-    def image_counts(self) -> tuple[int, int]:
-        """(training images, test images) of data.source, read from its IDX headers once (a model_copy
-        keeps them: a Config with another data.source comes from parse)."""
-        return source_sizes(self.data.source)
-
-    @property
-    def train_images(self) -> int:
-        available = self.image_counts[0]
-        return min(available, self.data.train_limit or available)
-
     @model_validator(mode="after")
     def _check_params(self, info: ValidationInfo) -> Config:
-        """What params say about each other. ConfigError is no ValueError: pydantic lets it through as
-        it is, one line."""
-        if info.context and info.context["check_data"]:
-            _check_data(self)  # first, as always: the data's bounds are those no other param can raise
+        """What params say about each other, after what they say about data.source's files (the context's
+        check_data: data/checks.py, which params.parse passes; first, as the data's bounds are those no
+        other param can raise). ConfigError is no ValueError: pydantic lets it through as it is, one line."""
+        if info.context and (check_data := info.context.get("check_data")):
+            check_data(self)
         if self.classifier.ruler.endswith(".keras") and not Path(self.classifier.ruler).is_file():
             raise ConfigError(
                 f"classifier.ruler: {self.classifier.ruler}: no such file (expected auto, "
                 "train, or rulers/<name>.keras, a ruler file with its card beside it)"
-            )
-        if self.data.source == FASHION_MNIST and len(self.data.class_names) != len(CLASS_NAMES):
-            raise ConfigError(
-                f"data.class_names: got {len(self.data.class_names)} names, expected "
-                f"{len(CLASS_NAMES)} for data.source {FASHION_MNIST}"
             )
         if self.model.clusters and self.model.conditional:
             raise ConfigError(
@@ -230,35 +215,6 @@ class Config(Section):
                 f"evaluate.n: got {self.evaluate.n}, expected at most sample.n ({self.sample.n})"
             )
         return self
-
-
-def _check_data(cfg: Config) -> None:
-    """Params against data.source's files: that it names an IDX directory, and its image counts. Not the
-    schema's: it is about the data, and the commands that read none skip it (parse's check_data)."""
-    if problem := source_problem(cfg.data.source):  # a typo'd path is a bad param; a broken file, bad data
-        raise ConfigError(f"data.source: {problem}")
-    train_images, test_images = cfg.image_counts
-    if cfg.model.clusters == 1 or cfg.model.clusters > cfg.train_images:
-        raise ConfigError(
-            f"model.clusters: got {cfg.model.clusters}, expected 0 or 2 to {cfg.train_images} "
-            "(the training images)"
-        )
-    if cfg.data.train_limit is not None and cfg.data.train_limit > train_images:
-        raise ConfigError(
-            f"data.train_limit: got {cfg.data.train_limit}, expected null or at most {train_images} "
-            "(the training set)"
-        )
-    if cfg.train_images < cfg.train.batch_size * cfg.train.d_steps:
-        raise ConfigError(
-            f"train.batch_size: got {cfg.train.batch_size}, expected at most the {cfg.train_images} training images"
-            + (f" / train.d_steps {cfg.train.d_steps}" if cfg.train.d_steps > 1 else "")
-        )
-    if cfg.evaluate.n > test_images:
-        raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {test_images} (the test set)")
-    if cfg.train.fid_every and cfg.train.fid_samples > test_images:
-        raise ConfigError(
-            f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} (the test set)"
-        )
 
 
 def flatten(cfg: Config, sections: tuple[str, ...] | None = None) -> dict[str, object]:

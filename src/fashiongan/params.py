@@ -63,8 +63,10 @@ def _message(error, raw) -> str:
 def parse(raw, check_data: bool = True) -> Config:
     """Validate a params mapping (as loaded from YAML) into a Config. check_data=False skips what
     needs data.source's files (for commands that read no data: compare, report, generate, tracking)."""
-    try:
-        return Config.model_validate(raw, context={"check_data": check_data})
+    from .data.checks import check_params
+
+    try:  # the data's bounds first (Config's validator runs check_params before its own checks)
+        return Config.model_validate(raw, context={"check_data": check_params if check_data else None})
     except ValidationError as e:
         raise ConfigError(_message(min(e.errors(), key=_error_order), raw)) from None
 

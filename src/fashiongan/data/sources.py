@@ -12,18 +12,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ..config import FASHION_MNIST
 from ..errors import DataError
 from .idx import idx_dimensions, idx_head, parse_idx
 
 
-FASHION_MNIST = "fashion-mnist"  # data.source's default: the built-in set
+HOME = "https://github.com/zalandoresearch/fashion-mnist"  # where the set is published (download.py: mirrors)
 
 
 CLASS_NAMES = (
@@ -32,13 +30,7 @@ CLASS_NAMES = (
 )
 
 
-MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-
-
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-DOWNLOAD_TIMEOUT_S = 60.0  # per connection and per read: a stalled mirror stops prepare instead of hanging it
 
 
 @dataclass(frozen=True)
@@ -99,28 +91,6 @@ def locate(raw_dir: Path) -> Path | None:
         if all((directory / f.name).exists() for f in FILES.values()):
             return directory
     return None
-
-
-def download(raw_dir: Path) -> Path:
-    """Download the four files from the official mirror into raw_dir (each via a temporary name)."""
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    for f in FILES.values():
-        target, url = raw_dir / f.name, MIRROR + f.name
-        tmp = target.with_name(target.name + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            # a stall while connecting comes wrapped in a URLError, one while reading bare
-            reason = e.reason if isinstance(e, urllib.error.URLError) else e
-            why = f"no answer within {DOWNLOAD_TIMEOUT_S:g} s" if isinstance(reason, TimeoutError) else str(e)
-            raise DataError(
-                f"{target}: not found locally (looked in {raw_dir}, $FASHION_MNIST_DIR, {DEBIAN_DIR}) "
-                f"and download from {url} failed ({why}); install the Debian package dataset-fashion-mnist"
-            ) from None
-        os.replace(tmp, target)
-    return raw_dir
 
 
 def load_arrays(directory: Path) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from .. import runtime
-from ..data.sources import FASHION_MNIST
+from ..config import FASHION_MNIST
 from ..errors import ConfigError, MissingInput, ModelFileError
 from ..io import file_digest, load_model, save_model, write_json
 from ..lineage import git, git_commit

@@ -19,8 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ..config import FASHION_MNIST
 from ..data.images import class_balanced
-from ..data.sources import FASHION_MNIST
 from ..errors import ModelFileError
 from ..io import file_digest
 from .features import FeatureExtractor, build_classifier, train_classifier

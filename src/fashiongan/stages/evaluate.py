@@ -18,7 +18,7 @@ import numpy as np
 from .. import plots, runtime
 from ..config import Config
 from ..errors import MissingInput
-from ..evaluation import metrics, ruler
+from ..evaluation import figures, metrics, ruler
 from ..evaluation.features import FeatureExtractor
 from ..gan.models import TrainedGenerator, class_shares
 from ..io import file_digest, load_model, step_series, write_json
@@ -42,7 +42,6 @@ from ..paths import (
 )
 from ..tracking.evaluation import evaluation_artifacts, record
 from ..tracking.run import continue_run
-from ..use import explore
 
 
 def run(cfg: Config) -> None:
@@ -101,7 +100,7 @@ def run(cfg: Config) -> None:
     truncation = metrics.timed(
         timings,
         "explore",
-        lambda: explore.write_figures(
+        lambda: figures.write_figures(
             generator,
             FIGURES,
             extractor,
@@ -115,13 +114,13 @@ def run(cfg: Config) -> None:
     timings["total"] = time.perf_counter() - started
     # what the evaluation's record holds beside the two reports: sample's grid and these figures, each named
     # with its digest so that `tracking sync` sends exactly these files, whatever a checkout did to file times
-    figures = [GRID, *(path for path in evaluation_files() if path not in (METRICS, METRICS_DETAILS))]
+    drawn = [GRID, *(path for path in evaluation_files() if path not in (METRICS, METRICS_DETAILS))]
     write_json(
         METRICS_DETAILS,
         {
             "ruler": ruler_id,
             "identity": identity,  # what the evaluation's MLflow record is named by (tracking sync reads it)
-            "artifacts": {path.as_posix(): file_digest(path) for path in figures},
+            "artifacts": {path.as_posix(): file_digest(path) for path in drawn},
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "memorisation": memorised,
             "class_histograms": histograms,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
-from ..data.sources import FASHION_MNIST, FILES, download, load_arrays, locate, read_directory
+from ..data.download import download
+from ..data.sources import FASHION_MNIST, FILES, load_arrays, locate, read_directory
 from ..io import write_json, write_npz
 from ..paths import DATA_REPORT, PREPARED, RAW_DIR
 

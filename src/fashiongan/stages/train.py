@@ -20,11 +20,11 @@ from ..config import Config, flatten
 from ..evaluation import ruler
 from ..evaluation.probe import FidProbe
 from ..gan import conditioning, distribute, resume
+from ..gan.build import build_trainer
 from ..gan.loop import fit
-from ..gan.losses import make_loss
-from ..gan.models import build_gan, class_shares
+from ..gan.models import class_shares
 from ..gan.progress import TrainingProgress
-from ..gan.trainer import METRIC_NAMES, Trainer, steps_per_epoch, use_xla
+from ..gan.trainer import METRIC_NAMES, Trainer, steps_per_epoch
 from ..io import load_model, save_model, write_json
 from ..paths import (
     CLASSIFIER,
@@ -38,9 +38,8 @@ from ..paths import (
     TRAIN_SUMMARY,
 )
 from ..tracking.outage import masked
-from ..tracking.run import NoRun, start_run, write_run_file
+from ..tracking.run import NoRun, send_missing, start_run, write_run_file
 from ..tracking.store import provenance_tags, tracking_uri
-from ..tracking.sync import sync
 
 
 def run(cfg: Config) -> None:
@@ -55,19 +54,8 @@ def run(cfg: Config) -> None:
     images = arrays["train_images"]
     labels = conditioning.training_labels(cfg.model, images, arrays["train_labels"], cfg.seed)
     classes, replicas = len(cfg.data.class_names), strategy.num_replicas_in_sync
-    with strategy.scope():
-        gan = build_gan(cfg.model, synchronized_batch_norm=replicas > 1, classes=classes)
     total_steps = cfg.train.epochs * steps_per_epoch(cfg.train, len(images))
-    trainer = Trainer(
-        gan,
-        make_loss(cfg.train.loss, cfg.train.gp_weight),
-        cfg.train,
-        cfg.seed,
-        cfg.model.latent_dim,
-        use_xla(cfg.train, cfg.model.arch, replicas),
-        strategy,
-        total_steps,
-    )
+    trainer = build_trainer(cfg, total_steps, strategy, classes)
     sampler = conditioning.published_generator(cfg.model, trainer.inference_generator, labels)
     state = resume.restore(cfg, trainer.checkpoint, METRIC_NAMES, chief, task, strategy)
     # the ruler of fid.csv's FIDs (resume.restore made sure a resumed run's were measured with it too);
@@ -217,7 +205,7 @@ def _record_start(
     steps are recomputed). Returns the last step MLflow holds of each series."""
     held = {}
     if state.resuming:
-        _, held = sync(mlflow_run, state.history.series() | {"fid": state.fid_log.series()["fid"]})
+        _, held = send_missing(mlflow_run, state.history.series() | {"fid": state.fid_log.series()["fid"]})
     if mlflow_run.run_id != state.run_id:  # a new run (also when resuming a run that was not tracked there)
         mlflow_run.log_params(flatten(cfg, ("seed", "runtime", "data", "model", "train")))
         mlflow_run.set_tags(

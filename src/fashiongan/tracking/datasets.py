@@ -25,7 +25,7 @@ def dataset_input(data_report: dict, context: str):
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
     from mlflow.utils.validation import MAX_DATASET_DIGEST_SIZE
 
-    from ..data.sources import FASHION_MNIST, MIRROR, USER_FILES
+    from ..data.sources import FASHION_MNIST, HOME, USER_FILES
 
     split = DATASET_SPLITS[context]
     images = data_report[f"{split}_images"]
@@ -36,7 +36,7 @@ def dataset_input(data_report: dict, context: str):
         [by_name[USER_FILES[f"{split}_images"]], by_name[USER_FILES[f"{split}_labels"]], str(images)]
     )
     if data_report["source"] == FASHION_MNIST:  # its verified bytes are upstream's wherever they were found
-        name, origin = FASHION_MNIST, HTTPDatasetSource(MIRROR)
+        name, origin = FASHION_MNIST, HTTPDatasetSource(HOME)
     else:
         directory = (repo_root() / data_report["source"]).resolve()
         name, origin = directory.name, LocalArtifactDatasetSource(str(directory))

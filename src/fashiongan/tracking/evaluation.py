@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..paths import GRID, evaluation_files
+from . import model
 from .datasets import dataset_input
 from .outage import survives_outage
 
@@ -130,15 +131,17 @@ def record(
     generator as its LoggedModel (once), the evaluation's run (record_evaluation), and with `register_as`
     the generator's registry version, tagged with this evaluation's FID, ruler and n. Returns the model
     URI and the evaluation's run id (None for each the store did not take)."""
-    from .model import model_description
-
-    logged = run.log_generator(generator, class_names)
+    logged = model.log_generator(run, generator, class_names)
     if logged is None:  # tracking is off, or the store went away
         return None, None
-    evaluation_id = run.record_evaluation(identity, metrics, files, data_report, logged.model_id)
+    evaluation_id = record_evaluation(run, identity, metrics, files, data_report, logged.model_id)
     if register_as and evaluation_id:
         measured = {"fid": metrics["fid"], "ruler": identity["ruler"], "n": identity["evaluate.n"]}
-        run.register_generator(
-            logged, register_as, model_description(metrics), measured | {"evaluation": evaluation_id}
+        model.register_generator(
+            run,
+            logged,
+            register_as,
+            model.model_description(metrics),
+            measured | {"evaluation": evaluation_id},
         )
     return logged.model_uri, evaluation_id

@@ -12,7 +12,6 @@ from pathlib import Path
 from ..errors import TrackingError
 from ..io import write_json
 from ..paths import RUN_FILE
-from . import evaluation, model
 from .datasets import dataset_input
 from .outage import masked, one_line_errors, survives_outage
 from .store import client_for_experiment, restore_experiment, tracking_uri
@@ -72,12 +71,6 @@ def system_metrics_monitor(client, run_id: str, resumed: bool):
 
 class Run:
     """One MLflow run, written through MlflowClient (no global fluent state across stages)."""
-
-    # The generator as the run's MLflow model (model.py); log_generator is guarded like the calls below.
-    log_generator = model.log_generator
-    generator_model = model.generator_model
-    register_generator = model.register_generator
-    record_evaluation = evaluation.record_evaluation  # each evaluation as a run of its own
 
     def __init__(self, client, run_id: str):
         self.client, self.run_id = client, run_id
@@ -204,6 +197,22 @@ class NoRun(Run):
 
     def __init__(self):
         super().__init__(client=None, run_id=None)
+
+
+def send_missing(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dict[str, int]]:
+    """Send the points of each series past the last step MLflow holds (a resumed run, or after an
+    outage). Returns how many were sent and, per series, the last step MLflow now holds. Idempotent: a
+    second call sends nothing."""
+    missing, held = {}, {}
+    for name, points in series.items():
+        last = run.last_step(name)
+        missing[name] = [(step, value) for step, value in points if step > last]
+        held[name] = max([last, *(step for step, _ in missing[name])])
+    run.log_series(missing)
+    run.flush()
+    if run.lost:
+        raise TrackingError(f"MLflow store {masked(tracking_uri())}: {run.lost}")
+    return sum(len(points) for points in missing.values()), held
 
 
 def start_run(

@@ -24,8 +24,9 @@ from ..paths import (
     TRAIN_SUMMARY,
 )
 from .evaluation import evaluation_artifacts, find_evaluation, record
+from .model import generator_model
 from .outage import masked, one_line_errors
-from .run import Run, restore_run
+from .run import Run, restore_run, send_missing
 from .store import tracking_uri
 
 DVC_LOCK = Path("dvc.lock")  # DVC's record of the deps and outputs each stage last ran with
@@ -35,22 +36,6 @@ SUMMARY_TAGS = {
     "ruler": "ruler",
     "inputs_digest": "train.inputs_digest",
 }
-
-
-def sync(run: Run, series: dict[str, list[tuple[int, float]]]) -> tuple[int, dict[str, int]]:
-    """Send the points of each series past the last step MLflow holds (after an outage).
-    Returns how many were sent and, per series, the last step MLflow now holds. Idempotent: a
-    second call sends nothing."""
-    missing, held = {}, {}
-    for name, points in series.items():
-        last = run.last_step(name)
-        missing[name] = [(step, value) for step, value in points if step > last]
-        held[name] = max([last, *(step for step, _ in missing[name])])
-    run.log_series(missing)
-    run.flush()
-    if run.lost:
-        raise TrackingError(f"MLflow store {masked(tracking_uri())}: {run.lost}")
-    return sum(len(points) for points in missing.values()), held
 
 
 def sync_saved(enabled: bool, register_as: str | None = None, class_names=None) -> str:
@@ -72,7 +57,7 @@ def sync_saved(enabled: bool, register_as: str | None = None, class_names=None) 
     with one_line_errors(uri):
         run = Run(MlflowClient(uri), run_id)
         restore_run(run.client, run_id)  # not run.reopen(): a store that is down stops this command
-        count, held = sync(run, series)
+        count, held = send_missing(run, series)
         missing = [
             (path, directory)
             for path, directory in files
@@ -245,7 +230,7 @@ def _send_evaluation(run: Run, metrics: dict, register_as: str | None, class_nam
     registered = not register_as or any(
         v.name == register_as for v in client.search_model_versions(f"run_id = '{run.run_id}'")
     )
-    if held is not None and held.info.status == "FINISHED" and registered and run.generator_model():
+    if held is not None and held.info.status == "FINISHED" and registered and generator_model(run):
         return []
     # the figures evaluate named with their digests: not one left from another evaluation
     named = details.get("artifacts", {})
