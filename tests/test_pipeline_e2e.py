@@ -281,18 +281,26 @@ def test_a_bad_param_through_dvc_repro_is_one_line_and_touches_no_output(repo):
 
 
 @pytest.mark.slow
-def test_a_second_evaluation_adds_a_record_and_compare_shows_each_with_its_n(repo):
-    """evaluate.n changed and `dvc repro`: train is not re-run, the first evaluation stays readable beside
-    the second, the registered version keeps the FID and n it was registered with, and compare shows two
-    rows, not one recipe with two seeds."""
+def test_a_second_evaluation_adds_a_record_and_serving_or_download_code_re_runs_no_training(repo):
+    """evaluate.n changed, the serving code and the download mirror edited, then `dvc repro`: DVC re-runs
+    the stages that use them, never train (no training, no checkpoint resumed); the first evaluation stays
+    readable beside the second, the registered version keeps the FID and n it was registered with, and
+    compare shows two rows, not one recipe with two seeds."""
     from mlflow.tracking import MlflowClient
 
     first = json.loads((repo / "reports/metrics.json").read_text())
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["evaluate"]["n"] = 500
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    pyfunc = repo / "src/fashiongan/tracking/pyfunc.py"
+    pyfunc.write_text(pyfunc.read_text() + "\n# served another way\n")
+    download = repo / "src/fashiongan/data/download.py"
+    download.write_text(download.read_text().replace('MIRROR = "http://', 'MIRROR = "https://'))
+    changed = {name.split(":")[-1] for name in json.loads(sh(["dvc", "status", "--json"], repo).stdout)}
+    assert {"prepare", "evaluate"} <= changed and "train" not in changed, changed
     log = sh(["dvc", "repro"], repo, timeout=600).stdout
-    assert "Running stage 'evaluate'" in log and "Running stage 'train'" not in log
+    assert "Stage 'train' didn't change, skipping" in log and "Running stage 'evaluate'" in log, log
+    assert "resuming" not in log and "steps (fresh)" not in log
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     run_id = json.loads((repo / "reports/train/run.json").read_text())["run_id"]
     experiment = client.get_run(run_id).info.experiment_id
@@ -310,21 +318,6 @@ def test_a_second_evaluation_adds_a_record_and_compare_shows_each_with_its_n(rep
         ("1000", "42"),
         ("500", "42"),
     ]
-
-
-@pytest.mark.slow
-def test_editing_the_serving_code_or_the_download_mirror_reruns_no_training(repo):
-    """Serving and download code are no deps of train: DVC re-runs the stages that use them, and train
-    neither runs nor resumes a checkpoint."""
-    pyfunc = repo / "src/fashiongan/tracking/pyfunc.py"
-    pyfunc.write_text(pyfunc.read_text() + "\n# served another way\n")
-    download = repo / "src/fashiongan/data/download.py"
-    download.write_text(download.read_text().replace('MIRROR = "http://', 'MIRROR = "https://'))
-    changed = {name.split(":")[-1] for name in json.loads(sh(["dvc", "status", "--json"], repo).stdout)}
-    assert {"prepare", "evaluate"} <= changed and "train" not in changed, changed
-    out = sh(["dvc", "repro"], repo, timeout=600).stdout
-    assert "Stage 'train' didn't change, skipping" in out and "Running stage 'evaluate'" in out, out
-    assert "resuming" not in out and "steps (fresh)" not in out
 
 
 def interrupt_training(repo, learning_rate: float, signum: int, past_checkpoint: int):
