@@ -930,3 +930,23 @@ def test_a_run_gone_from_the_store_resumes_in_a_new_run_and_later_stages_say_wha
         continue_run(True)  # evaluate
     with pytest.raises(TrackingError, match=what_to_do):
         sync_saved(True)
+
+
+def test_a_run_names_its_commit_and_whether_its_code_differed_from_it(tmp_path, monkeypatch):
+    from fashiongan.tracking.store import provenance_tags
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    (tmp_path / "train.py").write_text("steps = 1\n")
+    (tmp_path / "notes.txt").write_text("a\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    clean = provenance_tags(["train.py"])
+    assert len(clean["git_commit"]) == 40 and clean["git_dirty"] == "false"
+    (tmp_path / "notes.txt").write_text("b\n")  # not the run's code
+    assert provenance_tags(["train.py"])["git_dirty"] == "false"
+    (tmp_path / "train.py").write_text("steps = 2\n")  # the code the run ran is not the commit's
+    assert provenance_tags(["train.py"]) == clean | {"git_dirty": "true"}
