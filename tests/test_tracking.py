@@ -950,3 +950,19 @@ def test_a_run_names_its_commit_and_whether_its_code_differed_from_it(tmp_path, 
     assert provenance_tags(["train.py"])["git_dirty"] == "false"
     (tmp_path / "train.py").write_text("steps = 2\n")  # the code the run ran is not the commit's
     assert provenance_tags(["train.py"]) == clean | {"git_dirty": "true"}
+
+
+def test_report_from_mlflow_shows_each_evaluation_of_a_run_as_a_row_with_its_n(store):
+    from fashiongan.tracking.evaluation import record
+    from fashiongan.use.ranking import differing_params
+    from fashiongan.use.report import mlflow_experiments
+
+    generator = tiny_generator(Path("g.keras"))
+    run = start_run("fashiongan", system_metrics=False)
+    run.log_params({"seed": 1, "train.batch_size": 64})
+    run.end()
+    for n, fid in ((100, 12.5), (50, 15.0)):
+        record(run, generator, evaluation(generator, n), EVALUATED | {"fid": fid, "n": n}, [], None, None)
+    rows = mlflow_experiments("fashiongan", 5)
+    assert sorted((e.params["evaluate.n"], e.metrics["fid"]) for e in rows) == [("100", 12.5), ("50", 15.0)]
+    assert differing_params(rows) == ["evaluate.n", "sample.n"]  # the page shows them where they differ

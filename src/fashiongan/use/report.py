@@ -154,6 +154,7 @@ def mlflow_experiments(experiment: str, max_runs: int) -> list[Experiment]:
 
     from mlflow.tracking import MlflowClient
 
+    from ..tracking.evaluation import IDENTITY_PARAMS as EVALUATION_PARAMS
     from ..tracking.outage import masked
     from ..tracking.store import tracking_uri
     from .compare import evaluated_runs, run_experiment
@@ -165,6 +166,9 @@ def mlflow_experiments(experiment: str, max_runs: int) -> list[Experiment]:
     experiments = []
     for run, evaluation in pairs:
         found = run_experiment(run, evaluation)
+        # the evaluation's params beside the training's, as a DVC experiment's params.yaml holds them: the
+        # page shows them where they differ
+        found.params |= {key: found.identity[key] for key in EVALUATION_PARAMS if key in found.identity}
         found.metrics = {
             k.removeprefix("eval."): v for k, v in found.metrics.items() if k.startswith("eval.")
         }
