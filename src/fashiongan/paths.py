@@ -16,6 +16,9 @@ CLASSIFIER_REPORT = Path("reports/classifier.json")
 REAL_FEATURES = Path("data/features/real.npz")
 REFERENCE = Path("data/features/reference.json")
 TEST_NEAREST_TRAIN = Path("data/features/test_nearest_train.npz")
+INCEPTION_REFERENCE = Path(
+    "data/features/inception_reference.npz"
+)  # the Inception ruler's test side and floor
 
 GENERATOR = Path("models/generator.keras")
 CHECKPOINTS = Path("models/checkpoints")  # train's own resumable state (resume.py), not a DVC output
@@ -34,6 +37,7 @@ GRID = Path("reports/samples/grid.png")
 
 METRICS = Path("reports/metrics.json")
 METRICS_DETAILS = Path("reports/metrics_details.json")
+INCEPTION_METRICS = Path("reports/inception.json")
 FIGURES = Path("reports/figures")
 
 REPORT = Path("reports/index.html")

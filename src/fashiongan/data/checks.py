@@ -38,6 +38,8 @@ def check_params(cfg: Config) -> None:
         )
     if cfg.evaluate.n > test_images:
         raise ConfigError(f"evaluate.n: got {cfg.evaluate.n}, expected at most {test_images} (the test set)")
+    if cfg.inception.n > test_images:
+        raise ConfigError(f"inception.n: got {cfg.inception.n}, expected at most {test_images} (the test set)")
     if cfg.train.fid_every and cfg.train.fid_samples > test_images:
         raise ConfigError(
             f"train.fid_samples: got {cfg.train.fid_samples}, expected at most {test_images} (the test set)"

@@ -9,7 +9,6 @@ Evaluating again with any of them changed adds a record; none is overwritten.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 
@@ -22,7 +21,6 @@ from ..evaluation import figures, metrics, ruler
 from ..evaluation.features import FeatureExtractor
 from ..gan.models import TrainedGenerator, class_shares
 from ..io import file_digest, load_model, step_series, write_json
-from ..lineage import code_digests
 from ..paths import (
     CLASSIFIER,
     DATA_REPORT,
@@ -40,7 +38,7 @@ from ..paths import (
     TRAIN_SUMMARY,
     evaluation_files,
 )
-from ..tracking.evaluation import evaluation_artifacts, record
+from ..tracking.evaluation import evaluation_artifacts, evaluation_identity, record
 from ..tracking.run import continue_run
 
 
@@ -54,7 +52,7 @@ def run(cfg: Config) -> None:
             f"evaluate.n is {n} and {CLASSIFIER} is ruler {ruler_id}: run `dvc repro` first"
         )
     real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
-    identity = evaluation_identity(samples, n, ruler_id)
+    identity = evaluation_identity(samples, n, ruler_id, "evaluate")
     images, labels = (
         samples["images"][:n],
         samples["labels"][:n],
@@ -152,31 +150,3 @@ def run(cfg: Config) -> None:
         f"{timings['total']:.0f} s -> {METRICS}"
         + (f", generator {model_uri}, evaluation run {evaluation_id}" if evaluation_id else "")
     )
-
-
-def evaluation_identity(samples, n: int, ruler_id: str) -> dict:
-    """What this evaluation measures with, from the samples file as sample wrote it; refuses samples
-    that are not the current generator's, or fewer than n of them (a silently different number)."""
-    generator = file_digest(GENERATOR)
-    drawn_by = str(samples["generator_sha256"]) if "generator_sha256" in samples else None
-    if drawn_by != generator:
-        raise MissingInput(
-            f"{SAMPLES}: drawn from "
-            + (f"generator sha256 {drawn_by[:12]}" if drawn_by else "a generator it does not name")
-            + f", not {GENERATOR} (sha256 {generator[:12]}): run `dvc repro` (or `fashiongan sample`) first"
-        )
-    count = len(samples["images"])
-    if count < n:
-        raise MissingInput(
-            f"{SAMPLES}: holds {count} images, but evaluate.n is {n}: set sample.n to at least {n} and "
-            "run `dvc repro`"
-        )
-    code = json.dumps(code_digests("evaluate"), sort_keys=True)
-    return {
-        "ruler": ruler_id,
-        "evaluate.n": n,
-        "sample.n": count,
-        "sample.seed": int(samples["seed"]),
-        "generator_sha256": generator,
-        "evaluate_code": hashlib.sha256(code.encode()).hexdigest()[:16],
-    }

@@ -12,7 +12,10 @@ import json
 import time
 from pathlib import Path
 
-from ..paths import GRID, evaluation_files
+from ..errors import MissingInput
+from ..io import file_digest
+from ..lineage import code_digests
+from ..paths import GENERATOR, GRID, SAMPLES, evaluation_files
 from . import model
 from .datasets import dataset_input
 from .outage import survives_outage
@@ -27,6 +30,35 @@ def evaluation_artifacts() -> list[tuple[Path, str]]:
     """What evaluate logs into an evaluation's run, as (file, artifact directory): sample's grid, then
     evaluate's reports and figures."""
     return [(GRID, "samples"), *((path, "evaluation") for path in evaluation_files())]
+
+
+def evaluation_identity(samples, n: int, ruler_id: str, stage: str) -> dict:
+    """What an evaluation by `stage` (evaluate, inception) measures with, from the samples file as sample
+    wrote it; refuses samples that are not the current generator's, or fewer than n of them (a silently
+    different number)."""
+    generator = file_digest(GENERATOR)
+    drawn_by = str(samples["generator_sha256"]) if "generator_sha256" in samples else None
+    if drawn_by != generator:
+        raise MissingInput(
+            f"{SAMPLES}: drawn from "
+            + (f"generator sha256 {drawn_by[:12]}" if drawn_by else "a generator it does not name")
+            + f", not {GENERATOR} (sha256 {generator[:12]}): run `dvc repro` (or `fashiongan sample`) first"
+        )
+    count = len(samples["images"])
+    if count < n:
+        raise MissingInput(
+            f"{SAMPLES}: holds {count} images, but {stage}.n is {n}: set sample.n to at least {n} and "
+            "run `dvc repro`"
+        )
+    code = json.dumps(code_digests(stage), sort_keys=True)
+    return {
+        "ruler": ruler_id,
+        "evaluate.n": n,
+        "sample.n": count,
+        "sample.seed": int(samples["seed"]),
+        "generator_sha256": generator,
+        "evaluate_code": hashlib.sha256(code.encode()).hexdigest()[:16],
+    }
 
 
 def identity_digest(identity: dict) -> str:
@@ -49,12 +81,19 @@ def find_evaluation(client, experiment_id: str, training_run_id: str, identity: 
 
 @survives_outage
 def record_evaluation(
-    run, identity: dict, metrics: dict, files: list[tuple[Path, str]], data_report: dict | None, model_id: str
+    run,
+    identity: dict,
+    metrics: dict,
+    files: list[tuple[Path, str]],
+    data_report: dict | None,
+    model_id: str,
+    prefix: str = "eval",
 ) -> str | None:
     """Record one evaluation of training run `run`'s generator (the LoggedModel `model_id`): a run
     nested under `run`, named after it, with `identity` (ruler, evaluate.n, sample.n, sample.seed,
     digests of the generator and of the evaluate code) as params and tags, `metrics` as
-    eval.* linked to the model and to the test split, `files` as artifacts (path, directory), and the
+    `prefix`.* (eval: the project's ruler, inception: the Inception ruler) linked to the model and to the
+    test split, `files` as artifacts (path, directory), and the
     status FINISHED. Returns the evaluation run's id; one recorded already (same identity) is kept as
     it is. Unfinished (the store went away during it), it is completed."""
     from mlflow.entities import LoggedModelInput, Metric, Param
@@ -67,7 +106,7 @@ def record_evaluation(
     if held is not None and held.info.status == "FINISHED":
         return held.info.run_id
     if held is None:
-        name = f"{training.info.run_name or run.run_id[:8]}.eval-n{identity['evaluate.n']}"
+        name = f"{training.info.run_name or run.run_id[:8]}.{prefix}-n{identity['evaluate.n']}"
         tags = {key: str(value) for key, value in identity.items() if key not in IDENTITY_PARAMS}
         tags |= {ROLE: EVALUATION, RECORD: identity_digest(identity), MLFLOW_PARENT_RUN_ID: run.run_id}
         held = client.create_run(experiment_id, run_name=name, tags=tags)
@@ -87,7 +126,7 @@ def record_evaluation(
             evaluation_id,
             params=[Param(key, str(identity[key])) for key in IDENTITY_PARAMS],
             metrics=[
-                Metric(f"eval.{key}", float(value), now, 0, model_id=model_id, **linked)
+                Metric(f"{prefix}.{key}", float(value), now, 0, model_id=model_id, **linked)
                 for key, value in metrics.items()
                 if isinstance(value, (int, float))
             ],
@@ -126,6 +165,7 @@ def record(
     data_report: dict | None,
     register_as: str | None,
     class_names=None,
+    prefix: str = "eval",
 ) -> tuple[str | None, str | None]:
     """What evaluate (and `tracking sync` after an outage) records of one evaluation: the training run's
     generator as its LoggedModel (once), the evaluation's run (record_evaluation), and with `register_as`
@@ -134,7 +174,7 @@ def record(
     logged = model.log_generator(run, generator, class_names)
     if logged is None:  # tracking is off, or the store went away
         return None, None
-    evaluation_id = record_evaluation(run, identity, metrics, files, data_report, logged.model_id)
+    evaluation_id = record_evaluation(run, identity, metrics, files, data_report, logged.model_id, prefix)
     if register_as and evaluation_id:
         measured = {"fid": metrics["fid"], "ruler": identity["ruler"], "n": identity["evaluate.n"]}
         model.register_generator(

@@ -4,6 +4,7 @@ differ only in `seed`, trained with the same code and data, evaluated alike), be
 
 from __future__ import annotations
 
+from ..evaluation.inception import RULER as INCEPTION
 from .ranking import Experiment, Recipe, RulerTable, ruler_tables
 
 FID = "eval.fid"  # MLflow's name of the FID that ranks the rows
@@ -40,7 +41,13 @@ def run_experiment(run, evaluation=None) -> Experiment:
     did before evaluations had runs of their own)."""
     tags, measured = run.data.tags, evaluation or run
     metrics = {k: v for k, v in run.data.metrics.items() if not k.startswith("eval.")}
-    metrics |= {k: v for k, v in measured.data.metrics.items() if k.startswith("eval.")}
+    # an evaluation on the Inception ruler names its metrics inception.*: its own ruler's table shows them
+    # in the same columns, never beside the project ruler's numbers
+    metrics |= {
+        f"eval.{k.partition('.')[2]}": v
+        for k, v in measured.data.metrics.items()
+        if k.startswith("eval.") or (evaluation and k.startswith("inception."))
+    }
     held = measured.data.params | measured.data.tags
     evaluated = {key: held[key] for key in EVALUATION_IDENTITY if key in held}
     return Experiment(
@@ -102,8 +109,9 @@ def format_table(rows: list[list[str]], markdown: bool = False) -> str:
 
 def runs_text(experiments: list[Experiment], markdown: bool = False) -> str:
     """The experiments (newest first) as one table per ruler, each under its heading, above its seed-spread
-    note."""
-    tables = ruler_tables(experiments, experiments[0].ruler, FID)
+    note; the newest run's project ruler first (the Inception one, opt-in, after it)."""
+    first = next((e.ruler for e in experiments if e.ruler != INCEPTION), experiments[0].ruler)
+    tables = ruler_tables(experiments, first, FID)
     return "\n\n".join(
         f"{table.heading(i == 0)}\n\n"
         f"{format_table([recipe_row(table, recipe) for recipe in table.recipes], markdown)}\n\n"
