@@ -9,6 +9,8 @@ export DVC_NO_ANALYTICS ?= 1
 UI_PORT ?= 5000
 SERVER_HOST ?= 127.0.0.1
 SERVER_PORT ?= 5000
+SERVER_AUTH ?= 0
+$(if $(filter 0 1,$(SERVER_AUTH)),,$(error SERVER_AUTH=$(SERVER_AUTH): expected 0 or 1))
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
 # TensorFlow with its CUDA libraries (requirements-gpu.txt) where an NVIDIA driver is found, or with GPU=1;
@@ -47,7 +49,9 @@ help:
 	@echo "             runs): params, metrics, grids, FID curves; one file that opens offline"
 	@echo "make ui      serve the MLflow store on http://127.0.0.1:$(UI_PORT); prints the URL of the experiment's runs"
 	@echo "make server  a shared MLflow server (SQLite + artifacts under the repo) on $(SERVER_HOST):$(SERVER_PORT);"
-	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro"
+	@echo "             then MLFLOW_TRACKING_URI=http://$(SERVER_HOST):$(SERVER_PORT) for every user and dvc repro."
+	@echo "             Beyond loopback (SERVER_HOST=0.0.0.0) it requires users and passwords (MLflow basic-auth;"
+	@echo "             SERVER_AUTH=1 on loopback too): set MLFLOW_AUTH_ADMIN_PASSWORD first (docs/scaling-out.md)"
 	@echo "make serve [MODEL=runs:/<id>/generator]   serve a generator (default: the latest run's) on"
 	@echo "             http://127.0.0.1:$(SERVE_PORT)/invocations, and a page to try it at http://127.0.0.1:$(SERVE_PORT)/"
 	@echo "             (README 'Serve a generator over HTTP')"
@@ -126,7 +130,7 @@ ui: setup
 	$(BIN)/fashiongan ui --port $(UI_PORT)
 
 server: setup
-	$(BIN)/fashiongan server --host $(SERVER_HOST) --port $(SERVER_PORT)
+	$(BIN)/fashiongan server --host $(SERVER_HOST) --port $(SERVER_PORT) $(if $(filter 1,$(SERVER_AUTH)),--auth)
 
 serve: setup
 	$(BIN)/fashiongan serve $(if $(MODEL),--model "$(MODEL)") $(if $(SERVE_MAX_ROWS),--max-rows $(SERVE_MAX_ROWS)) \

@@ -65,14 +65,24 @@ def stage(args) -> None:
 
 
 def server(args) -> None:
-    from .tracking.store import server_command
+    from .tracking.server import server
 
-    command, env = server_command(Path.cwd(), args.host, args.port)
-    print(
-        f"server: {' '.join(command[2:])}\nserver: export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}",
-        flush=True,
+    srv = server(
+        Path.cwd(),
+        args.host,
+        args.port,
+        auth=args.auth,
+        default_permission=args.default_permission,
+        allowed_hosts=args.allowed_hosts,
+        cors_allowed_origins=args.cors_allowed_origins,
     )
-    os.execve(command[0], command, env)  # the server gets our signals and exit status
+    shown = list(srv.command[2:])
+    if "--allowed-hosts" in shown:  # dozens of patterns: the notes say what they allow
+        at = shown.index("--allowed-hosts") + 1
+        shown[at] = f"<{shown[at].count(',') + 1} patterns>"
+    lines = [" ".join(shown), *srv.notes, f"export MLFLOW_TRACKING_URI={srv.url}"]
+    print("\n".join(f"server: {line}" for line in lines), flush=True)
+    os.execve(srv.command[0], srv.command, srv.env)  # the server gets our signals and exit status
 
 
 def serve(args) -> None:
