@@ -4,11 +4,12 @@ The default generator architecture of params.yaml, untrained (the serving cost d
 weights), is saved as an MLflow model directory (tracking.model.save_generator_model) and served by
 `fashiongan serve` in a subprocess on 127.0.0.1. N concurrent clients (threads, one keep-alive HTTP
 connection each) then send by-meaning requests, {"inputs": {}, "params": {"class": "sneaker", "n": 16,
-"seed": <varying>, "format": "png" | "array"}}, for a fixed time each after a few warm-up requests;
+"seed": <varying>, "format": "array" | "npy" | "png" | "grid"}}, for a fixed time each after a few warm-up requests;
 every answer must be a 200 (any other fails the bench with the server's message). Per format and
 client count: requests/s, images/s, p50 and p99 latency, answer size. Then, with the server stopped,
 the same generator draws batches of the same size in this process (TrainedGenerator.draw) for the same
-time: the ratio of served to direct images/s is what HTTP, JSON and PNG encoding cost.
+time: the ratio of served to direct images/s is what HTTP, JSON and PNG encoding cost, printed for
+every format side by side at each client count.
 
 The clients and the server share the machine's cores (and its matmul peak, printed beside), so the
 served figures are a lower bound on what the server alone would answer.
@@ -51,7 +52,9 @@ from fashiongan.tracking.model import save_generator_model  # noqa: E402
 
 OUT = BENCH / "serve_throughput.json"
 HOST = "127.0.0.1"
-FORMATS = ("png", "array")
+FORMATS = ("array", "npy", "png", "grid")
+# answers of one prediction whatever n: one .npy file, one PNG of them all
+ONE_ANSWER = ("npy", "grid")
 WARMUP = 3  # untimed requests per format before the timed runs (the first ones trace the model)
 
 
@@ -130,7 +133,8 @@ def refusal(status: int, answer: bytes) -> str:
 
 
 def warm_up(port: int, class_name: str, n: int, fmt: str) -> int:
-    """WARMUP untimed requests; checks that the answer holds n images. Returns its size in bytes."""
+    """WARMUP untimed requests; checks that the answer holds n images (or one answer of them all).
+    Returns its size in bytes."""
     connection = http.client.HTTPConnection(HOST, port, timeout=120)
     try:
         for seed in range(WARMUP):
@@ -138,8 +142,9 @@ def warm_up(port: int, class_name: str, n: int, fmt: str) -> int:
             if status != 200:
                 sys.exit(f"{fmt} warm-up: {refusal(status, answer)}")
         predictions = json.loads(answer)["predictions"]
-        if len(predictions) != n:
-            sys.exit(f"{fmt} warm-up: {len(predictions)} predictions, expected {n}")
+        expected = 1 if fmt in ONE_ANSWER else n
+        if len(predictions) != expected:
+            sys.exit(f"{fmt} warm-up: {len(predictions)} predictions, expected {expected}")
         return len(answer)
     finally:
         connection.close()
@@ -286,6 +291,11 @@ def main(argv=None):
     print(
         f"{'direct':7} {'':>7} {'':>7} {direct['images_per_s']:9.0f}   TrainedGenerator.draw, batches of {args.n}"
     )
+    for clients in args.clients:
+        ratios = [
+            f"{row['format']} {row['ratio_to_direct']:.2f}" for row in rows if row["clients"] == clients
+        ]
+        print(f"served / direct at {clients} client{'s' * (clients > 1)}: {', '.join(ratios)}")
     print(f"({time.perf_counter() - started:.0f} s in all)")
 
     result = {

@@ -286,7 +286,9 @@ def _parser() -> argparse.ArgumentParser:
             '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3, "psi": 0.7, "format": "png"}} '
             '(also seed_to: an interpolation strip); by rows: {"inputs": {"z": [[...latent_dim numbers...]], '
             '"label": [7]}} or a Parquet DataFrame with those columns. Answer: {"predictions": images (n, 28, '
-            "28, 1) in [-1, 1]} or base64 PNGs (format png, grid). GET / answers a page to try the generator in."
+            "28, 1) in [-1, 1]}, the same as one base64 .npy file (format npy), or base64 PNGs (format png, grid). "
+            "Only the model's .keras generator is loaded, never code from the store. GET / answers a page to try "
+            "the generator in."
         ),
     )
     srv_model.add_argument(

@@ -3,10 +3,12 @@ scoring server, as `mlflow models serve --env-manager local` builds it (the same
 /ping and /version), run in this process by uvicorn's Python API, so no `uvicorn` on PATH is needed;
 and at / a page to try the generator in (templates/serve.html.j2), which asks the same /invocations.
 
-One thing is added in front of MLflow's handler: every /invocations request, whatever its format, is
-checked against the model's contract first (RequestCheck), so that one MLflow cannot answer gets a
-4xx with one line naming the culprit. MLflow's own answer to it is the server's stack trace, the
-whole input echoed back, or, for a request of too many rows, minutes of work and gigabytes of memory.
+What is served is the model's .keras generator with this fashiongan's model code (served_model): no
+code from the store runs. In front of MLflow's handler, every /invocations request, whatever its
+format, is read within limits.py's limits and checked against the model's contract (RequestCheck), so
+that one MLflow cannot answer gets a 4xx with one line naming the culprit. MLflow's own answer to it
+is the server's stack trace, the whole input echoed back, or, for a request of too many rows or a
+body without end, minutes of work and gigabytes of memory.
 
     curl -s localhost:5001/invocations -H 'Content-Type: application/json' \
          -d '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3, "format": "png"}}'
@@ -17,17 +19,24 @@ The request contract (params, formats, answers) is tracking/pyfunc.py's.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import json
 import shutil
-import sys
 import tempfile
 from http import HTTPStatus
 from pathlib import Path
 
 from ..errors import ConfigError, MissingInput, ModelFileError
 from ..paths import PARAMS, RUN_FILE
+from .limits import (
+    BYTES_OF_STRUCTURE,
+    BYTES_PER_NUMBER,
+    ROOM,
+    Guarded,
+    Refused,
+    parquet_footer,
+    parse_json,
+)
 
 EXAMPLE = (
     '{"inputs": {}, "params": {"class": "sneaker", "n": 16, "seed": 3}} or '
@@ -35,10 +44,6 @@ EXAMPLE = (
 )
 JSON, CSV = "application/json", "text/csv"
 PARQUET = "application/vnd.apache.parquet"  # the one Parquet type MLflow's scoring server reads
-# A body may hold twice the numbers of its rows' z and label (room for an index column or keys MLflow
-# ignores), each up to 32 bytes of JSON (a float64 at full precision takes 20-24 characters with its
-# separator): anything larger is refused before it is read or decoded.
-ROOM, BYTES_PER_NUMBER, BYTES_OF_STRUCTURE = 2, 32, 4096
 
 
 def latest_model_uri() -> str:
@@ -50,29 +55,9 @@ def latest_model_uri() -> str:
     return f"runs:/{json.loads(RUN_FILE.read_text())['run_id']}/generator"
 
 
-def _unreadable(error: Exception) -> str:
-    """Why json.loads could not read a body, in a few words."""
-    if isinstance(error, json.JSONDecodeError):
-        return error.msg
-    if isinstance(error, UnicodeDecodeError):
-        return "not UTF-8"
-    if isinstance(error, RecursionError):  # arrays or objects nested deeper than Python's recursion limit
-        return "nested too deeply"
-    # the ValueError left: Python reads no integer of more digits than this
-    return f"a number of over {sys.get_int_max_str_digits()} digits"
-
-
-class Refused(Exception):
-    """A request the server answers itself: an HTTP status and one line naming the culprit."""
-
-    def __init__(self, status: HTTPStatus, message: str):
-        super().__init__(message)
-        self.status = status
-
-
 class RequestCheck:
     """The model's contract for one /invocations request, checked before MLflow sees it. `generator`
-    is the logged pyfunc model (tracking/pyfunc.Generator), whose checked_inputs are the value checks;
+    is the served pyfunc model (tracking/pyfunc.Generator), whose checked_inputs are the value checks;
     this adds what a server needs: formats MLflow can read into this model's tensors, and size."""
 
     def __init__(self, generator, max_rows: int):
@@ -98,13 +83,13 @@ class RequestCheck:
             raise Refused(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type: got {content_type!r}, {accepted}"
             )
-        if content_length is not None:
-            self._size(int(content_length), "bytes", self.max_bytes)
+        if content_length is not None and int(content_length) > self.max_bytes:
+            raise self.too_large(int(content_length), "bytes", self.max_bytes)
         return media_type
 
     def body(self, media_type: str, body: bytes) -> None:
-        """Refused unless the model takes this body (from `headers`' media type) and MLflow can read it."""
-        self._size(len(body), "bytes", self.max_bytes)
+        """Refused unless the model takes this body (from `headers`' media type, read by
+        limits.read_body within max_bytes) and MLflow can read it."""
         # MLflow reads params from JSON bodies only
         inputs, params = (
             self._json_request(body) if media_type == JSON else (self._parquet_inputs(body), None)
@@ -129,22 +114,16 @@ class RequestCheck:
                 f"z: got {rows} rows, expected at most {self.max_rows} per request (the server's --max-rows)",
             )
 
-    def _size(self, size: int, unit: str, limit: int) -> None:
-        if size > limit:
-            raise Refused(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"body: {size} {unit}, over the {limit} that {self.max_rows} rows take at most (the "
-                f"server's --max-rows {self.max_rows}); send fewer rows per request",
-            )
+    def too_large(self, size: int, unit: str, limit: int) -> Refused:
+        return Refused(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"body: {size} {unit}, over the {limit} that {self.max_rows} rows take at most (the "
+            f"server's --max-rows {self.max_rows}); send fewer rows per request",
+        )
 
     @staticmethod
     def _json_request(body: bytes) -> tuple[dict, dict | None]:
-        try:
-            request = json.loads(body)
-        except (ValueError, RecursionError) as e:
-            raise Refused(
-                HTTPStatus.BAD_REQUEST, f"body: not JSON ({_unreadable(e)}); expected {EXAMPLE}"
-            ) from None
+        request = parse_json(body, EXAMPLE)
         inputs = request.get("inputs") if isinstance(request, dict) else None
         if not isinstance(inputs, dict):
             raise Refused(HTTPStatus.BAD_REQUEST, f"inputs: missing or not an object; expected {EXAMPLE}")
@@ -159,18 +138,8 @@ class RequestCheck:
 
         try:
             parquet = pq.ParquetFile(pa.BufferReader(body))
-            # Parquet compresses: the footer's counts bound the decoded data before any of it is read
-            metadata = parquet.metadata
-            self._rows(metadata.num_rows)
-            self._size(
-                sum(
-                    metadata.row_group(g).column(c).num_values
-                    for g in range(metadata.num_row_groups)
-                    for c in range(metadata.num_columns)
-                ),
-                "values",
-                self.max_values,
-            )
+            self._rows(parquet.metadata.num_rows)
+            parquet_footer(parquet.metadata, self.max_values, self.too_large)
             index = (parquet.schema_arrow.pandas_metadata or {}).get("index_columns", [])
             inputs = parquet.read().to_pydict()
         except (
@@ -194,52 +163,62 @@ class RequestCheck:
         return inputs
 
 
-def repackaged(model_uri: str, local: str) -> Path:
-    """A model logged by an earlier fashiongan, whose model code predates requests by meaning (MLflow
-    runs the code a model was logged with): its generator file saved again with this fashiongan's
-    model code, in a temporary directory, named by params.yaml's classes when their count matches."""
-    from ..params import load
-    from ..tracking.model import save_generator_model
+def _class_names(local: Path):
+    """The class names the model was logged with: its MLmodel's model_config, read as YAML data (not
+    the code beside it); else params.yaml's (a model logged before class names)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
-    found = sorted(Path(local).glob("artifacts/*.keras"))
+    from ..params import load
+
+    try:
+        names = Model.load(local).flavors["python_function"]["model_config"]["class_names"]
+    except (MlflowException, OSError, KeyError, TypeError):
+        names = None
+    if isinstance(names, list) and all(isinstance(name, str) for name in names):
+        return names
+    return load(PARAMS, check_data=False).data.class_names if PARAMS.is_file() else None
+
+
+def served_model(model_uri: str):
+    """The pyfunc model to serve: the generator file the model `model_uri` holds (a .keras, loaded in
+    Keras' safe mode) saved again with this fashiongan's model code, in a temporary directory. MLflow
+    would run the code the model was logged with (its python_model, code_paths or pickle), which
+    whoever can write to the store could have replaced: none of it is loaded."""
+    import mlflow.pyfunc
+
+    from ..tracking.model import model_directory, save_generator_model, without_type_hint_warning
+
+    local = Path(model_directory(model_uri))  # runs:/ and models:/ from the tracking store, fetched here
+    if not local.is_dir():
+        raise ModelFileError(f"{model_uri}: no such model directory")
+    found = sorted(local.glob("artifacts/*.keras"))
     if not found:
         raise ModelFileError(
-            f"{model_uri}: the model holds no .keras generator (is it a fashiongan generator?)"
+            f"{model_uri}: the model holds no .keras generator; expected artifacts/<name>.keras, as "
+            "fashiongan logs a generator"
         )
-    names = load(PARAMS, check_data=False).data.class_names if PARAMS.is_file() else None
     directory = Path(tempfile.mkdtemp(prefix="fashiongan-serve-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    save_generator_model(found[0], directory / "generator", names)
-    print(
-        f"serve: {model_uri} was logged by an earlier fashiongan; serving its generator with this one's "
-        "model code (requests by meaning)",
-        flush=True,
-    )
-    return directory / "generator"
+    with without_type_hint_warning():
+        save_generator_model(found[0], directory / "generator", _class_names(local))
+        return mlflow.pyfunc.load_model(str(directory / "generator"))
 
 
 def build_app(model_uri: str, max_rows: int):
-    import mlflow.pyfunc
-    from fastapi import Request
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse
     from mlflow.pyfunc import scoring_server
 
-    from ..tracking.model import model_directory, without_type_hint_warning
     from .report import TEMPLATES
 
     try:
-        with without_type_hint_warning():  # runs:/ and models:/ from the tracking store, fetched here
-            local = model_directory(model_uri)
-            model = mlflow.pyfunc.load_model(local)
-            if not hasattr(model.unwrap_python_model(), "checked_request"):
-                model = mlflow.pyfunc.load_model(str(repackaged(model_uri, local)))
+        model = served_model(model_uri)
     except ModelFileError as e:  # names the URI and the store
         raise ConfigError(f"--model: {e}") from None
     except Exception as e:  # MLflow raises several kinds for a bad URI; the first line names it
         raise ConfigError(f"--model: cannot load {model_uri!r}: {str(e).splitlines()[0]}") from None
     generator = model.unwrap_python_model()
     app = scoring_server.init(model)
-    check = RequestCheck(generator, max_rows)
     page = TEMPLATES.get_template("serve.html.j2").render(
         class_names=generator.class_names if generator.conditional else [],
         conditional=generator.conditional,
@@ -248,21 +227,7 @@ def build_app(model_uri: str, max_rows: int):
         model_uri=model_uri,
     )
     app.add_api_route("/", lambda: HTMLResponse(page), methods=["GET"], include_in_schema=False)
-
-    @app.middleware("http")
-    async def refuse_what_mlflow_cannot_answer(request: Request, call_next):
-        if request.url.path == "/invocations" and request.method == "POST":
-            try:
-                media_type = check.headers(
-                    request.headers.get("content-type"), request.headers.get("content-length")
-                )
-                # off the event loop, as MLflow runs predict: a large body takes tens of ms to check
-                await asyncio.to_thread(check.body, media_type, await request.body())
-            except Refused as e:
-                return JSONResponse({"error_code": e.status.name, "message": str(e)}, status_code=e.status)
-        return await call_next(request)
-
-    return app, generator
+    return Guarded(app, RequestCheck(generator, max_rows)), generator
 
 
 def serve(model_uri: str | None, host: str, port: int, max_rows: int) -> None:
@@ -272,7 +237,8 @@ def serve(model_uri: str | None, host: str, port: int, max_rows: int) -> None:
     app, generator = build_app(model_uri, max_rows)
     kind = f"conditional ({generator.classes} classes)" if generator.conditional else "unconditional"
     print(
-        f"serve: {model_uri}, {kind}, latent_dim {generator.latent_dim}, at most {max_rows} rows per request, "
+        f"serve: {model_uri} (its .keras generator, with this fashiongan's model code), {kind}, "
+        f"latent_dim {generator.latent_dim}, at most {max_rows} rows per request, "
         f"on http://{host}:{port}/invocations; a page to try it: http://{host}:{port}/",
         flush=True,
     )
