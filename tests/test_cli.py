@@ -5,7 +5,8 @@ import textwrap
 import pytest
 import yaml
 
-from fashiongan import cli, commands
+from fashiongan import cli
+from fashiongan.cli import stages
 from fashiongan.data.sources import CLASS_NAMES
 from fashiongan.errors import ConfigError
 from fashiongan.use import generate
@@ -173,7 +174,7 @@ def test_validate_and_prepare_import_no_tensorflow():
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.stdout.strip() == "False" and set(commands.NO_TENSORFLOW) == {"validate", "prepare"}
+    assert result.stdout.strip() == "False" and set(stages.NO_TENSORFLOW) == {"validate", "prepare"}
 
 
 def test_every_command_says_what_it_does_in_its_help_without_importing_tensorflow():

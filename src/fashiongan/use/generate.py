@@ -28,7 +28,7 @@ def _class_index(label: str, class_names) -> int:
 
 
 def command(args) -> None:
-    # imported here, not above: cli.py reads MAX_IMAGES for every --help, which must not wait for TensorFlow,
+    # imported here, not above: cli/generate.py reads MAX_IMAGES for every --help, which must not wait for TensorFlow,
     # matplotlib, pydantic or MLflow
     from ..gan.models import TrainedGenerator, class_labels, latents
     from ..params import load
