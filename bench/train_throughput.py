@@ -35,9 +35,9 @@ from fashiongan import params  # noqa: E402
 from fashiongan.data.images import to_unit_range  # noqa: E402
 from fashiongan.data.sources import load_arrays, locate  # noqa: E402
 from fashiongan.gan import models  # noqa: E402
-from fashiongan.gan.build import build_trainer  # noqa: E402
+from fashiongan.gan.build import build_trainer, use_xla  # noqa: E402
 from fashiongan.gan.loop import fit  # noqa: E402
-from fashiongan.gan.trainer import METRIC_NAMES, epoch_order, use_xla  # noqa: E402
+from fashiongan.gan.trainer import METRIC_NAMES, epoch_order  # noqa: E402
 from fashiongan.io import write_json  # noqa: E402
 from fashiongan.paths import BENCH, RAW_DIR  # noqa: E402
 from fashiongan.tracking.run import start_run  # noqa: E402

@@ -8,6 +8,7 @@ from browser import rendered
 from PIL import Image
 
 from fashiongan.use import ranking, report
+from fashiongan.use.experiments import fid_curve
 
 
 def png(seed: int) -> bytes:
@@ -158,9 +159,9 @@ def test_names_params_values_and_tags_from_users_show_as_text_not_markup():
 
 def test_fid_curves_are_read_as_images_seen_counting_every_discriminator_batch():
     csv_text = "step,fid,seconds\n100,50.5,3.0\n200,20.0,6.1\n"
-    assert report.fid_curve(csv_text, 64, 1) == [(6400.0, 50.5), (12800.0, 20.0)]
+    assert fid_curve(csv_text, 64, 1) == [(6400.0, 50.5), (12800.0, 20.0)]
     # train.d_steps 2: D sees two batches of 64 real images a step
-    assert report.fid_curve(csv_text, "64", "2") == [(12800.0, 50.5), (25600.0, 20.0)]
+    assert fid_curve(csv_text, "64", "2") == [(12800.0, 50.5), (25600.0, 20.0)]
 
 
 def test_chromium_renders_every_image_and_every_row_of_every_ruler_with_no_network(tmp_path):

@@ -466,7 +466,8 @@ REGISTER = """
 import sys, time
 from pathlib import Path
 from mlflow.tracking import MlflowClient
-from fashiongan.tracking.model import generator_model, register_generator
+from fashiongan.tracking.model import generator_model
+from fashiongan.tracking.registry import register_generator
 from fashiongan.tracking.run import open_run
 
 run_id, fid, stall = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -954,8 +955,8 @@ def test_a_run_names_its_commit_and_whether_its_code_differed_from_it(tmp_path, 
 
 def test_report_from_mlflow_shows_each_evaluation_of_a_run_as_a_row_with_its_n(store):
     from fashiongan.tracking.evaluation import record
+    from fashiongan.use.experiments import mlflow_experiments
     from fashiongan.use.ranking import differing_params
-    from fashiongan.use.report import mlflow_experiments
 
     generator = tiny_generator(Path("g.keras"))
     run = start_run("fashiongan", system_metrics=False)

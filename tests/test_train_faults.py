@@ -297,6 +297,7 @@ def test_a_run_killed_while_writing_its_outputs_writes_the_same_ones_when_run_ag
     choice included."""
     import keras
 
+    from fashiongan.evaluation import probe
     from fashiongan.io import StepLog
     from fashiongan.params import parse
     from fashiongan.paths import GENERATOR, TRAIN_REPORTS, TRAIN_STATE, TRAIN_SUMMARY
@@ -316,14 +317,14 @@ def test_a_run_killed_while_writing_its_outputs_writes_the_same_ones_when_run_ag
     cfg = parse(raw_params)
     measured = []
 
-    def probe(*args, **kwargs):  # the FID against the training images, without a classifier
+    def training_probe(*args, **kwargs):  # the FID against the training images, without a classifier
         def fid(generator):
             measured.append(float(sum(np.abs(w).sum() for w in generator.get_weights())))
             return measured[-1]
 
         return fid
 
-    monkeypatch.setattr(train, "_fid_probe", probe)
+    monkeypatch.setattr(probe, "training_probe", training_probe)
     meant = []  # the summary each run set out to write
     write_outputs = train._write_outputs
     monkeypatch.setattr(

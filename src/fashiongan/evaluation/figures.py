@@ -1,6 +1,7 @@
 """What a trained generator learned, in pictures: latent interpolations, class morphs and the
 truncation trade-off. `evaluate` writes them for the pipeline's generator (and logs them with its
-evaluation); `fashiongan explore` (use/explore.py) for any generator, file or MLflow URI.
+evaluation), beside its figures of the samples it scored; `fashiongan explore` (use/explore.py) for any
+generator, file or MLflow URI.
 
 - Interpolations are spherical (slerp, White 2016): z ~ N(0, I) lives near a sphere of radius
   sqrt(latent_dim), and a straight line between two draws passes through improbably short z.
@@ -23,7 +24,7 @@ from PIL import Image
 
 from .. import plots
 from ..data.images import class_balanced, to_uint8
-from ..gan.models import TrainedGenerator, class_labels, latents
+from ..gan.models import TrainedGenerator, class_labels, class_shares, latents
 from ..io import atomic_path
 from . import metrics
 
@@ -148,3 +149,43 @@ def write_figures(
     )
     plots.save_truncation(out / "truncation.png", {psi: grid[:64] for psi, grid in images.items()}, table)
     return table
+
+
+def write_evaluation_figures(
+    out: Path,
+    generator: TrainedGenerator,
+    extractor,
+    images: np.ndarray,
+    features: np.ndarray,
+    real,
+    prepared,
+    histograms: dict,
+    fid_by_step: list[tuple[int, float]],
+    fid_real: float,
+    seed: int,
+    class_names,
+    timings: dict,
+) -> list[dict]:
+    """evaluate's figures into `out`: the predicted-class histograms, the first 8 scored `images` beside the
+    3 training images nearest in the ruler's features, training's FID by step over the real-data floor, then
+    write_figures' (timed as timings["explore"]); returns the truncation table. `real`: the ruler's
+    features of the real images (ruler.py); `prepared`: the prepared data's arrays."""
+    nearest = metrics.nearest_indices(features[:8], real["train_features"], k=3)
+    plots.save_class_histogram(out / "class_histogram.png", histograms, class_names)
+    plots.save_neighbours(out / "nearest_neighbours.png", images[:8], prepared["train_images"][nearest])
+    plots.save_fid_curve(out / "fid_by_step.png", fid_by_step, fid_real)
+    shares = class_shares(prepared["train_labels"], generator.classes) if generator.conditional else None
+    return metrics.timed(
+        timings,
+        "explore",
+        lambda: write_figures(
+            generator,
+            out,
+            extractor,
+            real["test_features"],
+            real["test_labels"],
+            seed,
+            class_names=class_names,
+            shares=shares,
+        ),
+    )

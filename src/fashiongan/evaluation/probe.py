@@ -9,9 +9,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from ..config import Config
 from ..data.images import to_uint8
 from ..errors import Diverged
-from ..gan.models import TrainedGenerator, class_labels, latents
+from ..gan.models import TrainedGenerator, class_labels, class_shares, latents
+from ..io import load_model
+from ..paths import CLASSIFIER, REAL_FEATURES
 from . import metrics
 from .features import FeatureExtractor
 
@@ -30,3 +33,21 @@ class FidProbe:
             raise Diverged("the generator's output is not finite")
         features = self.extractor.features(to_uint8(images))
         return metrics.frechet_distance(*metrics.feature_statistics(features), *self.real_statistics)
+
+
+def training_probe(
+    cfg: Config, labels: np.ndarray, classes: int, real: str = "test", offset: int = 1
+) -> FidProbe:
+    """train's probe against the `real` images' features ("test": fid.csv's; "train": the choice among
+    weight averages), its latents seeded `offset` past the run's seed so that the two never share a draw.
+    train builds it after the MLflow run opens, so that a missing classifier ends that run as FAILED
+    rather than leaving no trace of the attempt."""
+    shares = class_shares(labels, classes) if cfg.model.conditional else [1.0]
+    return FidProbe(
+        load_model(CLASSIFIER),
+        np.load(REAL_FEATURES)[f"{real}_features"],
+        cfg.model.latent_dim,
+        cfg.train.fid_samples,
+        cfg.seed + offset,
+        shares,
+    )

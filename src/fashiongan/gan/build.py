@@ -1,13 +1,25 @@
 """The one way to build a trainer from a config: G and D for model.arch (in the strategy's scope), the
-loss train.loss names, and the trainer that runs them. The train stage, the benches and the tests all
-build theirs here, so a new trainer option is one edit."""
+loss train.loss names, whether XLA compiles its steps, and the trainer that runs them. The train stage,
+the benches and the tests all build theirs here, so a new trainer option is one edit."""
 
 from __future__ import annotations
 
-from ..config import Config
+from ..config import Config, TrainConfig
 from .losses import make_loss
 from .models import build_gan
-from .trainer import Trainer, use_xla
+from .trainer import Trainer
+
+
+def use_xla(cfg: TrainConfig, arch: str, replicas: int = 1) -> bool:
+    """XLA speeds up the MLP about 1.5x on CPU but makes convolutions about 10x slower there.
+    A loop of `strategy.run` over several replicas is not one XLA cluster: off there."""
+    import tensorflow as tf
+
+    if replicas > 1:
+        return False
+    if cfg.jit_compile == "auto":
+        return arch == "mlp" or bool(tf.config.list_physical_devices("GPU"))
+    return bool(cfg.jit_compile)
 
 
 def build_trainer(

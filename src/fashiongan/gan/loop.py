@@ -1,12 +1,18 @@
 """The training loop: compiled chunks of steps between the events that need the host (metrics,
-samples, FIDs, checkpoints), with every event guarded against a diverged model."""
+samples, FIDs, checkpoints), with every event guarded against a diverged model; and the same loop
+under a progress bar, stopped by Ctrl-C or SIGTERM only between chunks, where it checkpoints."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
+from .. import runtime
 from ..errors import Diverged
+from .resume import TrainingState
 from .trainer import METRIC_NAMES, Trainer, epoch_order
 
 
@@ -86,3 +92,27 @@ def fit(
                 hand_over_metrics()
             return False
     return True
+
+
+def fit_until_signal(
+    trainer: Trainer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    total_steps: int,
+    events,
+    on_metrics,
+    state: TrainingState,
+) -> None:
+    """`fit` under a progress bar, with Ctrl-C and SIGTERM deferred to the end of the chunk they arrive in
+    (runtime.deferred_signals): the state is checkpointed at that step before the signal is delivered, so a
+    stopped run resumes there."""
+    with (
+        runtime.deferred_signals() as requested,
+        tqdm(total=total_steps, initial=state.start_step, unit="step", mininterval=2, file=sys.stdout) as bar,
+    ):
+        if not fit(trainer, images, labels, total_steps, events, on_metrics, bar, lambda: bool(requested)):
+            step = int(trainer.step.numpy())
+            state.save(step)
+            print(
+                f"train: stopped by signal {requested[0]} at step {step}; checkpoint saved", file=sys.stderr
+            )

@@ -33,16 +33,6 @@ METRIC_NAMES = ("g_loss", "d_loss", "d_acc_real", "d_acc_fake")
 _STREAM_SHUFFLE, _STREAM_D_NOISE, _STREAM_G_NOISE, _STREAM_GP = range(4)
 
 
-def use_xla(cfg: TrainConfig, arch: str, replicas: int = 1) -> bool:
-    """XLA speeds up the MLP about 1.5x on CPU but makes convolutions about 10x slower there.
-    A loop of `strategy.run` over several replicas is not one XLA cluster: off there."""
-    if replicas > 1:
-        return False
-    if cfg.jit_compile == "auto":
-        return arch == "mlp" or bool(tf.config.list_physical_devices("GPU"))
-    return bool(cfg.jit_compile)
-
-
 def steps_per_epoch(cfg: TrainConfig, n_images: int) -> int:
     """Steps in one pass over n images (the pass ends where a whole step's batches no longer fit)."""
     return n_images // cfg.batch_size // cfg.d_steps

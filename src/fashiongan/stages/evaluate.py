@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
-from .. import plots, runtime
+from .. import runtime
 from ..config import Config
 from ..errors import MissingInput
-from ..evaluation import figures, metrics, ruler
+from ..evaluation import figures, metrics, ruler, scores
 from ..evaluation.features import FeatureExtractor
-from ..gan.models import TrainedGenerator, class_shares
+from ..gan.models import TrainedGenerator
 from ..io import file_digest, load_model, step_series, write_json
 from ..paths import (
     CLASSIFIER,
@@ -53,61 +53,38 @@ def run(cfg: Config) -> None:
         )
     real, samples = np.load(REAL_FEATURES), np.load(SAMPLES)
     identity = evaluation_identity(samples, n, ruler_id, "evaluate")
-    images, labels = (
-        samples["images"][:n],
-        samples["labels"][:n],
-    )  # any first n hold the classes in their shares
+    # any first n hold the classes in their shares
+    images, labels = samples["images"][:n], samples["labels"][:n]
     timings = {}
     extractor = FeatureExtractor(load_model(CLASSIFIER))
     features, proba = metrics.timed(timings, "features", extractor.features_and_proba, images)
     test = ruler.evaluation_draw(real, n, cfg.seed)  # the test images reference scored against
-    generated = metrics.suite(
-        features, proba, real["test_features"][test], real["test_labels"][test], timings
-    )
-    fake_nn = metrics.timed(
-        timings, "memorisation", metrics.nearest_distances, features, real["train_features"]
-    )
-    memorised = metrics.memorisation(fake_nn, np.load(TEST_NEAREST_TRAIN)["distances"])
-    if samples["conditional"]:
-        generated["label_accuracy"], generated["label_cross_entropy"] = metrics.conditional_accuracy(
-            proba, labels
-        )
-    real_side = reference["metrics"]
-    histograms = {
-        "generated": generated.pop("class_histogram"),
-        "real train": real_side.pop("class_histogram"),
-    }
-    result = {
-        **generated,
-        **{f"{k}_real": v for k, v in real_side.items()},
-        "fid_noise": reference["fid_noise"],
-        "memorised_fraction": memorised["fraction_close"],
-        "n": n,
-    }
-    result = {k: round(v, 5) if isinstance(v, float) else v for k, v in result.items()}
-
-    nearest = metrics.nearest_indices(features[:8], real["train_features"], k=3)
-    prepared = np.load(PREPARED)
-    plots.save_class_histogram(FIGURES / "class_histogram.png", histograms, cfg.data.class_names)
-    plots.save_neighbours(FIGURES / "nearest_neighbours.png", images[:8], prepared["train_images"][nearest])
-    plots.save_fid_curve(
-        FIGURES / "fid_by_step.png", step_series(FID_HISTORY.read_text())["fid"], result["fid_real"]
-    )
-    generator = TrainedGenerator(load_model(GENERATOR))
-    shares = class_shares(prepared["train_labels"], generator.classes) if generator.conditional else None
-    truncation = metrics.timed(
+    result, histograms, memorised = scores.beside_reference(
+        features,
+        proba,
+        labels if samples["conditional"] else None,
+        real["test_features"][test],
+        real["test_labels"][test],
+        real["train_features"],
+        np.load(TEST_NEAREST_TRAIN)["distances"],
+        reference,
+        n,
         timings,
-        "explore",
-        lambda: figures.write_figures(
-            generator,
-            FIGURES,
-            extractor,
-            real["test_features"],
-            real["test_labels"],
-            cfg.seed,
-            class_names=cfg.data.class_names,
-            shares=shares,
-        ),
+    )
+    truncation = figures.write_evaluation_figures(
+        FIGURES,
+        TrainedGenerator(load_model(GENERATOR)),
+        extractor,
+        images,
+        features,
+        real,
+        np.load(PREPARED),
+        histograms,
+        step_series(FID_HISTORY.read_text())["fid"],
+        result["fid_real"],
+        cfg.seed,
+        cfg.data.class_names,
+        timings,
     )
     timings["total"] = time.perf_counter() - started
     # what the evaluation's record holds beside the two reports: sample's grid and these figures, each named

@@ -16,7 +16,7 @@ from ..errors import MissingInput
 from ..io import file_digest
 from ..lineage import code_digests
 from ..paths import GENERATOR, GRID, SAMPLES, evaluation_files
-from . import model
+from . import model, registry
 from .datasets import dataset_input
 from .outage import survives_outage
 
@@ -177,11 +177,11 @@ def record(
     evaluation_id = record_evaluation(run, identity, metrics, files, data_report, logged.model_id, prefix)
     if register_as and evaluation_id:
         measured = {"fid": metrics["fid"], "ruler": identity["ruler"], "n": identity["evaluate.n"]}
-        model.register_generator(
+        registry.register_generator(
             run,
             logged,
             register_as,
-            model.model_description(metrics),
+            registry.model_description(metrics),
             measured | {"evaluation": evaluation_id},
         )
     return logged.model_uri, evaluation_id
