@@ -3,12 +3,13 @@ reference stage (the same metrics for real training images, computed once per cl
 cached by DVC); print the split by metric. Needs the pipeline's outputs: run `make run` (or
 `dvc repro sample`) first.
 
-    python bench/evaluate_speed.py
+    python bench/evaluate_speed.py [--params params.yaml]
 Writes reports/bench/evaluate_speed.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -16,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import harness  # bench/harness.py, beside this script
+
 from fashiongan import params
-from fashiongan.io import write_json
 from fashiongan.paths import (
-    BENCH,
     CLASSIFIER,
     METRICS_DETAILS,
     PREPARED,
@@ -30,11 +31,15 @@ from fashiongan.paths import (
 )
 from fashiongan.stages import evaluate, reference
 
-OUT = BENCH / "evaluate_speed.json"
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
 
-def main():
-    cfg = params.load("params.yaml")
+    cfg = params.load(args.params)
     cfg = cfg.model_copy(update={"tracking": cfg.tracking.model_copy(update={"enabled": False})})
     if not SAMPLES.exists():
         sys.exit(f"{SAMPLES} missing: run `make run` first")
@@ -68,7 +73,7 @@ def main():
     for stage, timings in split.items():
         for name, value in timings.items():
             print(f"  {stage:9s} {name:18s} {value:6.2f} s")
-    write_json(OUT, result)
+    harness.write_result("evaluate_speed", result)
 
 
 if __name__ == "__main__":

@@ -34,23 +34,14 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+import harness  # bench/harness.py, beside this script
+import numpy as np
 
-from fashiongan.runtime import quiet_tensorflow
+from fashiongan import params
+from fashiongan.gan.models import TrainedGenerator, build_generator
+from fashiongan.io import load_model, save_model
+from fashiongan.tracking.model import save_generator_model
 
-quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from train_throughput import matmul_peak_gflops  # noqa: E402  (bench/, next to this file)
-
-from fashiongan import params  # noqa: E402
-from fashiongan.gan.models import TrainedGenerator, build_generator  # noqa: E402
-from fashiongan.io import load_model, save_model, write_json  # noqa: E402
-from fashiongan.paths import BENCH  # noqa: E402
-from fashiongan.tracking.model import save_generator_model  # noqa: E402
-
-OUT = BENCH / "serve_throughput.json"
 HOST = "127.0.0.1"
 FORMATS = ("array", "npy", "png", "grid")
 # answers of one prediction whatever n: one .npy file, one PNG of them all
@@ -269,7 +260,7 @@ def main(argv=None):
         finally:
             stop_server(server)
         direct = direct_images_per_s(load_model(keras_path), args.n, args.seconds, label)
-    peak = matmul_peak_gflops()
+    peak = harness.matmul_peak_gflops()  # with the server stopped: the machine's cores alone
 
     kind = f"conditional, {len(class_names)} classes" if cfg.model.conditional else "unconditional"
     print(
@@ -277,20 +268,19 @@ def main(argv=None):
         f"{args.seconds:g} s per run; server up in {startup:.1f} s; {os.cpu_count()} cores shared by "
         f"clients and server (1-min load average {load_before:.1f} before); matmul peak {peak:.0f} GFLOP/s"
     )
-    print(
-        f"{'format':7} {'clients':>7} {'req/s':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'KB':>7} "
-        f"{'errors':>6} {'/direct':>7}"
-    )
     for row in rows:
         row["ratio_to_direct"] = row["images_per_s"] / direct["images_per_s"]
-        print(
-            f"{row['format']:7} {row['clients']:7d} {row['requests_per_s']:7.1f} {row['images_per_s']:9.0f} "
-            f"{row['p50_ms']:7.1f} {row['p99_ms']:7.1f} {row['answer_kb']:7.1f} {row['errors']:6d} "
-            f"{row['ratio_to_direct']:7.3f}"
-        )
-    print(
-        f"{'direct':7} {'':>7} {'':>7} {direct['images_per_s']:9.0f}   TrainedGenerator.draw, batches of {args.n}"
+    harness.table(
+        ["format", "clients", "req/s", "images/s", "p50 ms", "p99 ms", "KB", "errors", "/direct"],
+        [
+            [row["format"], row["clients"], f"{row['requests_per_s']:.1f}", f"{row['images_per_s']:.0f}"]
+            + [f"{row[key]:.1f}" for key in ("p50_ms", "p99_ms", "answer_kb")]
+            + [row["errors"], f"{row['ratio_to_direct']:.3f}"]
+            for row in rows
+        ]
+        + [["direct", "", "", f"{direct['images_per_s']:.0f}", "", "", "", "", ""]],
     )
+    print(f"direct: TrainedGenerator.draw, batches of {args.n}")
     for clients in args.clients:
         ratios = [
             f"{row['format']} {row['ratio_to_direct']:.2f}" for row in rows if row["clients"] == clients
@@ -299,11 +289,6 @@ def main(argv=None):
     print(f"({time.perf_counter() - started:.0f} s in all)")
 
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "tensorflow": tf.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU")),
-        },
         "params": {
             "arch": cfg.model.arch,
             "conditional": cfg.model.conditional,
@@ -323,8 +308,7 @@ def main(argv=None):
         "direct": direct,
         "matmul_peak_gflops": peak,
     }
-    write_json(OUT, result)
-    print(f"-> {OUT}")
+    harness.write_result("serve_throughput", result)
 
 
 if __name__ == "__main__":

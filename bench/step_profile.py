@@ -11,33 +11,18 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import tempfile
 from pathlib import Path
 
-from fashiongan.runtime import quiet_tensorflow
+import harness  # bench/harness.py, beside this script
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # shipped with TensorFlow
 
-quiet_tensorflow()
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
-from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402  (shipped with TensorFlow)
-from train_throughput import (  # noqa: E402  (bench/, next to this file)
-    interleaved,
-    make_trainer,
-    matmul_peak_gflops,
-    profiled_flops_per_step,
-    training_arrays,
-)
-
-from fashiongan import params  # noqa: E402
-from fashiongan.gan import models  # noqa: E402
-from fashiongan.io import write_json  # noqa: E402
-from fashiongan.paths import BENCH  # noqa: E402
-
-OUT = BENCH / "step_profile.json"
+from fashiongan import params
+from fashiongan.gan import models
 
 
 def previous_dcgan(cfg, synchronized_batch_norm: bool = False, classes: int = 10) -> models.GAN:
@@ -111,7 +96,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     cfg = params.load(args.params)
-    images, labels = training_arrays()
+    images, labels = harness.training_arrays()
     trainers, runs = {}, {}
     for name, (model_keys, train_keys, *build) in VARIANTS.items():
         variant = cfg.model_copy(
@@ -120,38 +105,33 @@ def main(argv=None):
                 "train": cfg.train.model_copy(update=train_keys),
             }
         )
-        trainers[name], runs[name] = make_trainer(
+        trainers[name], runs[name] = harness.make_trainer(
             variant, variant.model, variant.train.batch_size, images, labels, *build
         )
-    speeds = interleaved(runs, args.rounds, args.seconds)
-    peak = matmul_peak_gflops()
-    rows = {}
+    speeds = harness.interleaved(runs, args.rounds, args.seconds)
+    peak = harness.matmul_peak_gflops()
+    rows, lines = {}, []
     print(
-        f"{cfg.model.arch} batch {cfg.train.batch_size}, {args.rounds} interleaved rounds; "
-        f"matmul peak {peak:.0f} GFLOP/s"
+        f"{cfg.model.arch} batch {cfg.train.batch_size}, {args.rounds} interleaved rounds; matmul peak "
+        f"{peak:.0f} GFLOP/s; time saved vs the default: the median of the rounds' ratios"
     )
     for name in VARIANTS:
-        flops = profiled_flops_per_step(trainers[name], images, labels)
+        flops = harness.profiled_flops_per_step(trainers[name], images, labels)
         rate = speeds[name]
+        gflops = flops * rate / 1e9
+        saved = 1 - float(np.median(harness.round_ratios(speeds, "default", name)))
         rows[name] = {
             "steps_per_s": rate,
             "rounds": speeds[f"{name}_all"],
             "mflop_per_step": flops / 1e6,
             "step_ms": 1000 / rate,
-            "gflops": flops * rate / 1e9,
+            "gflops": gflops,
+            "time_saved_vs_default": round(saved, 3),
         }
-        # rounds are interleaved: each round's ratio to the default's compares one state of the VM
-        saved = float(np.median([1 - d / v for d, v in zip(speeds["default_all"], speeds[f"{name}_all"])]))
-        rows[name]["time_saved_vs_default"] = round(saved, 3)
-        print(
-            f"{name:50} {rate:6.2f} steps/s  {1000 / rate:6.1f} ms/step  {flops / 1e6:6.0f} MFLOP  "
-            f"{flops * rate / 1e9:5.1f} GFLOP/s ({100 * flops * rate / 1e9 / peak:.0f}% of peak)"
-            + (
-                ""
-                if name == "default"
-                else f"  time saved vs default: {100 * saved:+.0f}% (median of rounds)"
-            )
-        )
+        figures = [f"{rate:.2f}", f"{1000 / rate:.1f}", f"{flops / 1e6:.0f}", f"{gflops:.1f}"]
+        than_default = "" if name == "default" else f"{100 * saved:+.0f}%"
+        lines.append([name, *figures, f"{100 * gflops / peak:.0f}%", than_default])
+    harness.table(["variant", "steps/s", "ms/step", "MFLOP", "GFLOP/s", "of peak", "time saved"], lines)
     ops = time_by_op(runs["default"], 200)
     total = sum(ops.values())
     print(
@@ -160,14 +140,12 @@ def main(argv=None):
     for op, ms in list(ops.items())[:15]:
         print(f"  {ms:6.2f} ms  {op}")
     result = {
-        "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__, "matmul_peak_gflops": peak},
         "arch": cfg.model.arch,
         "batch_size": cfg.train.batch_size,
         "variants": rows,
         "default_ms_per_step_by_op": ops,
     }
-    write_json(OUT, result)
-    print(f"-> {OUT}")
+    harness.write_result("step_profile", result)
 
 
 if __name__ == "__main__":

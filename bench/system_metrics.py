@@ -10,24 +10,13 @@ Writes reports/bench/system_metrics.json.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 
-from fashiongan.runtime import quiet_tensorflow
+import harness  # bench/harness.py, beside this script
+import numpy as np
 
-quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from train_throughput import make_trainer, steps_per_second, training_arrays  # noqa: E402  (bench/, next to this file)
-
-from fashiongan import params  # noqa: E402
-from fashiongan.gan.loop import fit  # noqa: E402
-from fashiongan.io import write_json  # noqa: E402
-from fashiongan.paths import BENCH  # noqa: E402
-from fashiongan.tracking.run import start_run, system_metrics_monitor  # noqa: E402
-
-OUT = BENCH / "system_metrics.json"
+from fashiongan import params
+from fashiongan.gan.loop import fit
+from fashiongan.tracking.run import system_metrics_monitor
 
 
 def main(argv=None):
@@ -41,8 +30,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     cfg = params.load(args.params)
-    images, labels = training_arrays()
-    trainer, _ = make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)
+    images, labels = harness.training_arrays()
+    trainer, _ = harness.make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)
 
     def train(steps):
         # From step 0 each time: every block runs the same chunks (fit cuts one at each epoch's end),
@@ -52,27 +41,22 @@ def main(argv=None):
 
     chunk = cfg.train.steps_per_call
     train(chunk)  # tracing
-    rate = steps_per_second(train, 2 * chunk)
+    rate = harness.steps_per_second(train, 2 * chunk)
     steps = max(chunk, round(rate * args.seconds / chunk) * chunk)  # whole compiled calls per block
     train(steps)  # traces the chunks of a block
 
-    with tempfile.TemporaryDirectory() as store:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
-        os.environ["DVC_ROOT"] = store
-        os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = str(args.interval)  # MLflow reads it first
-        run = start_run("bench", system_metrics=False)  # a monitor per monitored block, below
+    # MLflow reads the interval from the environment first; a monitor per monitored block, below
+    interval = {"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": str(args.interval)}
+    with harness.scratch_run(interval, system_metrics=False) as run:
         rates, monitors = {"off": [], "on": []}, []
         for block in range(args.blocks):
             monitored = block % 2 == 1  # off, on, off, on, ...: a drift in speed hits both alike
             monitor = system_metrics_monitor(run.client, run.run_id, resumed=True) if monitored else None
-            rates["on" if monitored else "off"].append(steps_per_second(train, steps))
+            rates["on" if monitored else "off"].append(harness.steps_per_second(train, steps))
             if monitor is not None:
                 monitor.finish()
                 monitors = [type(m).__name__ for m in monitor.monitors]
         samples = len(run.client.get_metric_history(run.run_id, "system/cpu_utilization_percentage"))
-        run.end()
-        del os.environ["MLFLOW_TRACKING_URI"], os.environ["DVC_ROOT"]
-        del os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"]
 
     median = {name: float(np.median(r)) for name, r in rates.items()}
     ratio = median["on"] / median["off"]
@@ -90,11 +74,6 @@ def main(argv=None):
     )
 
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "tensorflow": tf.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU")),
-        },
         "arch": cfg.model.arch,
         "batch_size": cfg.train.batch_size,
         "steps_per_block": steps,
@@ -105,8 +84,7 @@ def main(argv=None):
         "ratio_on_over_off": ratio,
         "blocks": {name: [round(x, 3) for x in r] for name, r in rates.items()},
     }
-    write_json(OUT, result)
-    print(f"-> {OUT}")
+    harness.write_result("system_metrics", result)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,19 @@ import copy
 import time
 from pathlib import Path
 
+import harness  # bench/harness.py, beside this script
+import keras
 import numpy as np
 import yaml
 
 from fashiongan import config, params, runtime
 from fashiongan.evaluation import ruler
-from fashiongan.io import atomic_path, load_model, step_series, write_json
+from fashiongan.evaluation.probe import FidProbe
+from fashiongan.gan import conditioning
+from fashiongan.gan.build import build_trainer
+from fashiongan.gan.loop import fit
+from fashiongan.gan.models import class_shares
+from fashiongan.io import atomic_path, load_model, step_series
 from fashiongan.paths import BENCH, CLASSIFIER, PARAMS, PREPARED, REAL_FEATURES
 
 RECIPES = {
@@ -69,7 +76,6 @@ SCREEN = (
     *("top-k", "adam-beta2", "rpgan", "rpgan-r1r2", "batch-128", "batch-32", "batch-16"),
     *("ema-0.99", "ema-0.995", "ema-0.9995", "clusters-100", "clusters-200"),
 )
-OUT = BENCH / "time_to_fid.json"
 
 
 def with_overrides(raw: dict, overrides: dict) -> config.Config:
@@ -86,14 +92,6 @@ def with_overrides(raw: dict, overrides: dict) -> config.Config:
 def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, data) -> list[dict]:
     """[{images, steps, seconds, fid}] every `every` images up to `images`, both rounded to whole
     compiled chunks (train.steps_per_call steps): other chunk lengths would each be traced anew."""
-    import keras
-
-    from fashiongan.evaluation.probe import FidProbe
-    from fashiongan.gan import conditioning
-    from fashiongan.gan.build import build_trainer
-    from fashiongan.gan.loop import fit
-    from fashiongan.gan.models import class_shares
-
     keras.utils.set_random_seed(cfg.seed)
     train_images, class_labels = data
     labels = conditioning.training_labels(cfg.model, train_images, class_labels, cfg.seed)
@@ -135,23 +133,18 @@ def train_recipe(cfg: config.Config, images: int, every: int, fid_samples: int, 
 
 def relative_speeds(configs: dict[str, config.Config], data) -> dict[str, float]:
     """Each recipe's training images per second over the first recipe's, timed side by side."""
-    from train_throughput import interleaved, make_trainer  # bench/, next to this file
-
     images, labels = data
     runs = {
-        name: make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)[1]
+        name: harness.make_trainer(cfg, cfg.model, cfg.train.batch_size, images, labels)[1]
         for name, cfg in configs.items()
     }
-    steps = interleaved(runs, rounds=6, seconds=5.0)
-    first, speeds = next(iter(configs)), {}
+    steps = harness.interleaved(runs, rounds=6, seconds=5.0)
+    first, speeds, lines = next(iter(configs)), {}, []
     for name, cfg in configs.items():
-        # the median of each round's ratio: the rounds are interleaved, so one round is one state of the VM
-        ratios = [r / f for r, f in zip(steps[f"{name}_all"], steps[f"{first}_all"])]
+        ratios = harness.round_ratios(steps, name, first)  # of steps/s: times the batch ratio, of images/s
         speeds[name] = float(np.median(ratios)) * cfg.train.batch_size / configs[first].train.batch_size
-        print(
-            f"{name}: {speeds[name]:.3f}x {first}'s images/s (rounds: {np.round(ratios, 3).tolist()})",
-            flush=True,
-        )
+        lines.append([name, f"{speeds[name]:.3f}x", " ".join(f"{r:.3f}" for r in ratios)])
+    harness.table(["recipe", f"x {first}'s images/s", f"x {first}'s steps/s, round by round"], lines)
     return speeds
 
 
@@ -233,7 +226,9 @@ def main(argv=None):
         "--batch); with --recipes '' nothing trains",
     )
     parser.add_argument("--batch", type=int, default=64, help="the batch of the --history runs")
-    parser.add_argument("--out", type=Path, default=OUT, help="the JSON (the figure: same name, .png)")
+    parser.add_argument(
+        "--out", type=Path, default=BENCH / "time_to_fid.json", help="the JSON (the figure: same name, .png)"
+    )
     args = parser.parse_args(argv)
 
     raw = yaml.safe_load(PARAMS.read_text())
@@ -287,18 +282,16 @@ def main(argv=None):
             f"(mean ± sample std of {len(seeds)} seeds)",
             flush=True,
         )
-    write_json(
-        args.out,
-        {
-            "ruler": measured_with,
-            "images": args.images,
-            "every": args.every,
-            "fid_samples": args.fid_samples,
-            "recipes": results,
-        },
-    )
+    result = {
+        "ruler": measured_with,
+        "images": args.images,
+        "every": args.every,
+        "fid_samples": args.fid_samples,
+        "recipes": results,
+    }
+    harness.write_result(args.out, result)
     save_figure(args.out.with_suffix(".png"), {name: r["points"] for name, r in results.items()})
-    print(f"-> {args.out}, {args.out.with_suffix('.png')}")
+    print(f"-> {args.out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
