@@ -24,8 +24,8 @@ import numpy as np
 from fashiongan import params
 from fashiongan.data.images import to_unit_range
 from fashiongan.gan import models
-from fashiongan.gan.loop import fit
 from fashiongan.gan.build import use_xla
+from fashiongan.gan.loop import fit
 from fashiongan.gan.trainer import METRIC_NAMES
 
 BATCH = 64
