@@ -95,7 +95,7 @@ browser:
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Debian packages chromium chromium-driver"; \
 	  (apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null; \
-	else echo "no chromium/chromedriver: tests/test_report.py needs them (Debian: apt-get install chromium chromium-driver)"; fi
+	else echo "no chromium/chromedriver: tests/use/test_report.py needs them (Debian: apt-get install chromium chromium-driver)"; fi
 
 run: setup
 	$(BIN)/dvc repro

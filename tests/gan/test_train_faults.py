@@ -15,7 +15,7 @@ from pipeline_repo import free_port
 
 from fashiongan.io import write_npz
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow  # every test here trains through the CLI
 

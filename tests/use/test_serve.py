@@ -55,7 +55,7 @@ def parquet(**columns) -> bytes:
 
 def refusal(content_type, body: bytes, max_rows=4, conditional=True):
     """What serve's check answers a request with (a serve.Refused), or None when MLflow may have it; its
-    Content-Length as a client sends it (a body without one: tests/test_serve_guard.py)."""
+    Content-Length as a client sends it (a body without one: tests/use/test_serve_guard.py)."""
     if isinstance(body, dict):
         body = json.dumps(body).encode()
     check = serve.RequestCheck(pyfunc(conditional), max_rows)

@@ -15,7 +15,7 @@ from fashiongan.errors import ConfigError, ModelFileError
 from fashiongan.evaluation import card, ruler
 from fashiongan.io import file_digest, save_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / ruler.SHIPPED[FASHION_MNIST]
 CARD = json.loads(ruler.card_path(SHIPPED).read_text())
 
