@@ -62,7 +62,8 @@ def as_network_input(images):
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
         raise ValueError(f"images: expected (N, H, W), (N, H, W, 1) or (N, H, W, 3), got shape {x.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).to(torch.float32)
+    # a copy: an .npz array may be read-only, which torch tensors cannot wrap safely
+    x = torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).to(torch.float32)
     x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
     batch, channels, height, width = x.shape
     # an affine grid_sample with border padding: the resize of StyleGAN3's Inception detector
