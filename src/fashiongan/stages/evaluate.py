@@ -23,7 +23,6 @@ from ..gan.models import TrainedGenerator
 from ..io import file_digest, load_model, step_series, write_json
 from ..paths import (
     CLASSIFIER,
-    DATA_REPORT,
     FID_HISTORY,
     FIGURES,
     GENERATOR,
@@ -35,10 +34,9 @@ from ..paths import (
     REFERENCE,
     SAMPLES,
     TEST_NEAREST_TRAIN,
-    TRAIN_SUMMARY,
     evaluation_files,
 )
-from ..tracking.evaluation import evaluation_artifacts, evaluation_identity, record
+from ..tracking.evaluation import data_report, evaluation_artifacts, evaluation_identity, record, trained_with
 from ..tracking.run import continue_run
 
 
@@ -102,12 +100,7 @@ def run(cfg: Config) -> None:
             "truncation": truncation,
         },
     )
-    # the ruler, and the digest of the code and data the generator was trained with: with the params, the
-    # recipe these numbers belong to (report and compare never average two recipes' numbers)
-    trained_with = (
-        json.loads(TRAIN_SUMMARY.read_text()).get("inputs_digest") if TRAIN_SUMMARY.is_file() else None
-    )
-    write_json(METRICS, result | {"ruler": ruler_id, "train_inputs": trained_with})
+    write_json(METRICS, result | {"ruler": ruler_id, "train_inputs": trained_with()})
 
     mlflow_run = continue_run(cfg.tracking.enabled)
     model_uri, evaluation_id = record(
@@ -116,7 +109,7 @@ def run(cfg: Config) -> None:
         identity,
         result,
         evaluation_artifacts(),
-        json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None,  # absent on hand-made data
+        data_report(),
         cfg.tracking.experiment if cfg.tracking.register_model else None,
         cfg.data.class_names,
     )

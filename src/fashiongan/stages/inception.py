@@ -8,7 +8,6 @@ inception-2015-12-05), so no table, ranking or champion choice mixes it with the
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -18,8 +17,8 @@ from ..config import Config
 from ..errors import MissingInput
 from ..evaluation import inception, metrics
 from ..io import write_json
-from ..paths import DATA_REPORT, GENERATOR, INCEPTION_METRICS, INCEPTION_REFERENCE, SAMPLES, TRAIN_SUMMARY
-from ..tracking.evaluation import evaluation_identity, record
+from ..paths import GENERATOR, INCEPTION_METRICS, INCEPTION_REFERENCE, SAMPLES
+from ..tracking.evaluation import data_report, evaluation_identity, record, trained_with
 from ..tracking.run import continue_run
 
 
@@ -51,12 +50,9 @@ def run(cfg: Config) -> None:
         "seconds": round(time.perf_counter() - started, 1),
         "reference_seconds": round(float(reference["seconds"]), 1),
     }
-    trained_with = (
-        json.loads(TRAIN_SUMMARY.read_text()).get("inputs_digest") if TRAIN_SUMMARY.is_file() else None
-    )
     write_json(
         INCEPTION_METRICS,
-        result | {"ruler": inception.RULER, "resize": inception.RESIZE, "train_inputs": trained_with},
+        result | {"ruler": inception.RULER, "resize": inception.RESIZE, "train_inputs": trained_with()},
     )
     _, evaluation_id = record(
         continue_run(cfg.tracking.enabled),
@@ -64,7 +60,7 @@ def run(cfg: Config) -> None:
         identity,
         result,
         [(INCEPTION_METRICS, "evaluation")],
-        json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None,
+        data_report(),
         None,  # the registry's champion is chosen on the project's ruler only
         cfg.data.class_names,
         prefix="inception",

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import MissingInput
 from ..io import file_digest
 from ..lineage import code_digests
-from ..paths import GENERATOR, GRID, SAMPLES, evaluation_files
+from ..paths import DATA_REPORT, GENERATOR, GRID, SAMPLES, TRAIN_SUMMARY, evaluation_files
 from . import model, registry
 from .datasets import dataset_input
 from .outage import survives_outage
@@ -59,6 +59,17 @@ def evaluation_identity(samples, n: int, ruler_id: str, stage: str) -> dict:
         "generator_sha256": generator,
         "evaluate_code": hashlib.sha256(code.encode()).hexdigest()[:16],
     }
+
+
+def trained_with() -> str | None:
+    """The digest of the code and data the generator was trained with (train's summary): with the params,
+    the recipe an evaluation's numbers belong to (report and compare never average two recipes' numbers)."""
+    return json.loads(TRAIN_SUMMARY.read_text()).get("inputs_digest") if TRAIN_SUMMARY.is_file() else None
+
+
+def data_report() -> dict | None:
+    """prepare's report of the data the test split comes from; None on hand-made data (no prepare)."""
+    return json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None
 
 
 def identity_digest(identity: dict) -> str:

@@ -9,7 +9,7 @@ from ..errors import TrackingError
 from ..io import file_digest
 from ..paths import DATA_REPORT, GENERATOR, METRICS, METRICS_DETAILS
 from . import saved
-from .evaluation import evaluation_artifacts, find_evaluation, record
+from .evaluation import data_report, evaluation_artifacts, find_evaluation, record
 from .model import generator_model
 from .outage import masked, one_line_errors
 from .restore import restore_run
@@ -121,8 +121,9 @@ def _send_evaluation(run: Run, metrics: dict, register_as: str | None, class_nam
         if path in (METRICS, METRICS_DETAILS)
         or (path.is_file() and named.get(path.as_posix()) == file_digest(path))
     ]
-    report = json.loads(DATA_REPORT.read_text()) if DATA_REPORT.is_file() else None
-    uri, evaluation_id = record(run, GENERATOR, identity, metrics, files, report, register_as, class_names)
+    uri, evaluation_id = record(
+        run, GENERATOR, identity, metrics, files, data_report(), register_as, class_names
+    )
     return [f"the evaluation (run {evaluation_id}) of generator {uri}"] + (
         [f"its registration as {register_as!r}"] if not registered else []
     )
